@@ -1,0 +1,22 @@
+"""Shared test fixtures: devices to run on (CPU, and CUDA when present), float64 by default."""
+import os
+
+import pytest
+import torch
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Run a test on CPU and, where present, on CUDA."""
+    return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _float64_and_isolated_artifacts(tmp_path_factory, monkeypatch):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    monkeypatch.setenv("GEOMLIB_ARTIFACTS", str(tmp_path_factory.getbasetemp() / "artifacts"))
+    yield
+    torch.set_default_dtype(old)
