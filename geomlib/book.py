@@ -76,7 +76,22 @@ def execute_chapter(src: Path, out_dir: Path, *, profile: str, device: str, seed
         if not hasattr(exc, "ename"):
             row["traceback"] = traceback.format_exc(limit=3)
     row["wall_s"] = round(time.time() - t0, 2)
+    if out.exists():
+        _hide_default_parameters(out)
     return row
+
+
+def _hide_default_parameters(path: Path) -> None:
+    """Tag the source's default ``parameters`` cell ``remove-cell`` so the page shows only the
+    injected parameters that actually ran (papermill's ``injected-parameters`` cell)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
 
 
 def write_report(rows: list[dict], out_dir: Path, *, meta: dict) -> Path:

@@ -61,6 +61,9 @@ def test_runner_keeps_going_and_reports(tmp_path):
     nb = json.loads((out / "02_ok.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "tiny cpu 5" in text
+    # only the injected parameters (what actually ran) are shown on the page
+    tags = [c["metadata"].get("tags", []) for c in nb["cells"]]
+    assert ["parameters", "remove-cell"] in tags and ["injected-parameters"] in tags
     md = (out / "report.md").read_text()
     assert "01_fails" in md and "boom" in md and "| 02_ok | ✅ ok |" in md
     # a later --only run merges into the report instead of dropping other chapters
