@@ -1,0 +1,224 @@
+"""Scalar curvature of pullback metrics: Gauss-equation route and generic metric-derivative route.
+
+Conventions (SPEC §2.4; unit 2-sphere R = +2, hyperbolic plane -2, S^d of radius a: d(d-1)/a^2)::
+
+    Gamma^a_{mn} = 1/2 g^{ab} (d_m g_{bn} + d_n g_{bm} - d_b g_{mn})
+    R_{bn} = d_a Gamma^a_{nb} - d_n Gamma^a_{ab} + Gamma^a_{al} Gamma^l_{nb} - Gamma^a_{nl} Gamma^l_{ab}
+    R      = g^{bn} R_{bn}                      (in d = 2: R = 2K, K the Gaussian curvature)
+
+Gauss route (:func:`scalar_curvature`, SPEC §2.4): for ``g = J~^T J~`` with feature Hessians
+``H_j = d^2 Phi~_j`` and second fundamental form ``II = H - (tangential part)``,
+``R = |tr_g II|^2 - |II|_g^2``; it needs J and H only (no third derivatives). Computed in the
+orthonormal frame ``L^{-1}`` of the Cholesky factor ``g = L L^T``:
+``Ht_j = L^{-1} H_j L^{-T}``, ``Gt_{a..} = sum_j (J~ L^{-T})_{ja} Ht_j`` (Christoffel symbols of the
+first kind in that frame), then ``R = (sum_j tr(Ht_j)^2 - |tr Gt|^2) - (sum_j |Ht_j|_F^2 - |Gt|^2)``.
+
+Metric route (:func:`scalar_curvature_from_metric`): Christoffel symbols and their derivatives
+from ``g``, ``dg``, ``d^2 g`` (nested forward-mode autodiff of any metric function). For a
+pullback metric this differentiates J twice (third derivatives of Phi); it is the slow check.
+
+Conditioning: curvature needs ``g^{-1}``; its round-off grows like ``eps * cond(g)`` (Gauss) to
+``eps * cond(g)^2``. Points with ``cond(g) > max_cond`` (default 1e12) raise
+:class:`IllConditionedMetricError`, or, with ``on_singular="nan"``, give NaN and a
+:class:`~geomlib.numeric.metric.SingularMetricWarning` stating how many points.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, Sequence
+
+import torch
+from torch.func import jacfwd, jacrev, vmap
+
+from ._inputs import as_points, auto_chunk, check_eval_mode, output_dim, prod
+from .jacobian import jacobian_hessian
+from .metric import SingularMetricWarning
+
+MAX_COND = 1e12
+
+
+class IllConditionedMetricError(ValueError):
+    """The metric's condition number exceeds ``max_cond`` where a curvature was asked for."""
+
+
+def _conditioning(g: torch.Tensor, max_cond: float, on_singular: str, what: str) -> torch.Tensor:
+    """Bool mask shape=[N] of points whose ``cond(g) <= max_cond``; raise or warn for the rest."""
+    if on_singular not in ("raise", "nan"):
+        raise ValueError(f"on_singular must be 'raise' or 'nan', got {on_singular!r}")
+    ev = torch.linalg.eigvalsh(g)
+    lmin, lmax = ev[..., 0], ev[..., -1]
+    cond = torch.where(lmin > 0, lmax / lmin.clamp_min(torch.finfo(g.dtype).tiny),
+                       torch.full_like(lmax, math.inf))
+    good = cond <= max_cond
+    if not bool(good.all()):
+        nbad = int((~good).sum())
+        worst = float(cond[~good].max())
+        msg = (f"{what}: metric condition number above max_cond = {max_cond:.1e} at {nbad} of "
+               f"{g.shape[0]} point(s) (worst {worst:.2e}; inf = singular): curvature undefined there")
+        if on_singular == "raise":
+            raise IllConditionedMetricError(msg + "; pass on_singular='nan' to mark them NaN instead")
+        warnings.warn(msg + "; set to NaN", SingularMetricWarning, stacklevel=3)
+    return good
+
+
+def gauss_scalar_curvature(J: torch.Tensor, H: torch.Tensor, *, max_cond: float = MAX_COND,
+                           on_singular: str = "raise") -> torch.Tensor:
+    """Scalar curvature from the Gauss equation, ``R = |tr_g II|^2 - |II|_g^2`` (SPEC §2.4).
+
+    ``J``: shape=[N, n, d] Jacobian of the (already normalised) map; ``H``: shape=[N, n, d, d]
+    its Hessians. The metric is ``g = J^T J``. Returns shape=[N].
+    """
+    if J.ndim != 3 or H.ndim != 4 or H.shape[:3] != J.shape or H.shape[-1] != J.shape[-1]:
+        raise ValueError(f"expected J [N, n, d] and H [N, n, d, d], got {tuple(J.shape)} and {tuple(H.shape)}")
+    g = J.transpose(-1, -2) @ J
+    g = 0.5 * (g + g.transpose(-1, -2))
+    good = _conditioning(g, max_cond, on_singular, "scalar_curvature")
+    N, n, d = J.shape
+    R = torch.full((N,), math.nan, dtype=J.dtype, device=J.device)
+    if not bool(good.any()):
+        return R
+    J, H, g = J[good], H[good], g[good]
+    L = torch.linalg.cholesky(g)  # g = L L^T
+    # Ht_j = L^{-1} H_j L^{-T}
+    Linv = torch.linalg.solve_triangular(L, torch.eye(d, dtype=g.dtype, device=g.device).expand_as(g), upper=False)
+    Ht = torch.einsum("bam,bjmn,bcn->bjac", Linv, H, Linv)
+    E = torch.einsum("bjm,bam->bja", J, Linv)  # J L^{-T}: orthonormal columns
+    Gt = torch.einsum("bja,bjmn->bamn", E, Ht)  # Christoffel symbols (first kind), orthonormal frame
+    trH = torch.diagonal(Ht, dim1=-2, dim2=-1).sum(-1)  # [b, n]
+    trG = torch.diagonal(Gt, dim1=-2, dim2=-1).sum(-1)  # [b, d]
+    mean_sq = (trH * trH).sum(-1) - (trG * trG).sum(-1)
+    norm_sq = (Ht * Ht).sum((-3, -2, -1)) - (Gt * Gt).sum((-3, -2, -1))
+    R[good] = mean_sq - norm_sq
+    return R
+
+
+def scalar_curvature(f: Callable, x, *, normalize: bool = True, route: str = "gauss",
+                     chunk_size: int | None = None, in_shape: Sequence[int] | None = None,
+                     max_cond: float = MAX_COND, on_singular: str = "raise") -> torch.Tensor:
+    """Scalar curvature R of the pullback metric of ``f`` at each point, shape=[N] (or scalar).
+
+    Standard convention (unit 2-sphere +2; SPEC §2.4). ``route="gauss"`` (default): Jacobian and
+    Hessian only; ``route="metric"``: nested autodiff of ``g`` (third derivatives), the generic
+    Christoffel route of :func:`scalar_curvature_from_metric`, for checks. ``normalize`` divides g
+    by the width n (R scales by n: R is unchanged up to the factor 1/n -> R * n). See the module
+    docstring for ``max_cond`` / ``on_singular``. The authors' convention is 3R for shallow nets:
+    :func:`geomlib.numeric.authors_curvature`.
+    """
+    if route not in ("gauss", "metric"):
+        raise ValueError(f"route must be 'gauss' or 'metric', got {route!r}")
+    xb, single, in_shape = as_points(x, in_shape)
+    check_eval_mode(f)
+    if route == "metric":
+        R = scalar_curvature_from_metric(pullback_metric_fn(f, in_shape, normalize=normalize), xb.reshape(xb.shape[0], -1),
+                                         chunk_size=chunk_size, max_cond=max_cond, on_singular=on_singular)
+        return R[0] if single else R
+    n = output_dim(f, xb)
+    d = prod(in_shape)
+    J, H = jacobian_hessian(f, xb, in_shape=in_shape, chunk_size=chunk_size)
+    if normalize:
+        J, H = J / math.sqrt(n), H / math.sqrt(n)
+    R = gauss_scalar_curvature(J, H, max_cond=max_cond, on_singular=on_singular)
+    return R[0] if single else R
+
+
+def pullback_metric_fn(f: Callable, in_shape, *, normalize: bool = True) -> Callable:
+    """A differentiable batched metric function ``[N, d] -> [N, d, d]`` for ``g = J^T J (/ n)``.
+
+    Built from torch.func (composable with further jacfwd/vmap), for the metric route and the
+    authors' autograd pattern. Inputs are flattened: ``d = prod(in_shape)``.
+    """
+    in_shape = tuple(in_shape)
+
+    def one(xp):
+        return f(xp.reshape(1, *in_shape)).reshape(-1)
+
+    def metric_one(xp):
+        J = jacfwd(one)(xp)
+        g = J.T @ J
+        return g / J.shape[0] if normalize else g
+
+    return vmap(metric_one)
+
+
+def metric_derivatives(metric_fn: Callable, xb: torch.Tensor, chunk_size: int | None = None):
+    """``(g, dg, ddg)`` with ``dg[b, m, n, a] = d_a g_mn`` and ``ddg[b, m, n, a, c] = d_c d_a g_mn``.
+
+    ``metric_fn``: ``[N, d] -> [N, d, d]`` (acting on points independently); ``xb``: shape=[N, d].
+    """
+    d = xb.shape[-1]
+
+    def one(xp):
+        G = metric_fn(xp.unsqueeze(0))[0]
+        return G, G
+
+    def d1(xp):  # (dg, (dg, g)): dg also returned as aux for the next level
+        dg, G = jacfwd(one, has_aux=True)(xp)
+        return dg, (dg, G)
+
+    def d2(xp):
+        ddg, (dg, G) = jacfwd(d1, has_aux=True)(xp)
+        return G, dg, ddg
+
+    step = auto_chunk(chunk_size, d ** 4 * 16, xb.shape[0])
+    outs = [vmap(d2)(xb[s:s + step]) for s in range(0, xb.shape[0], step)]
+    return tuple(torch.cat([o[i] for o in outs]).detach() for i in range(3))
+
+
+def christoffel_from_derivatives(g, dg, ginv=None):
+    """Christoffel symbols of the second kind ``Gam[b, a, m, n] = Gamma^a_{mn}`` (SPEC §2.4) and
+    of the first kind ``Gam1[b, k, m, n]``, from g [N, d, d] and dg [N, d, d, d] (``d_a g_mn`` last)."""
+    ginv = torch.linalg.inv(g) if ginv is None else ginv
+    # Gam1_{k,mn} = 1/2 (d_m g_kn + d_n g_km - d_k g_mn); dg[b, p, q, a] = d_a g_pq
+    Gam1 = 0.5 * (dg.permute(0, 1, 3, 2) + dg - dg.permute(0, 3, 1, 2))
+    return torch.einsum("bak,bkmn->bamn", ginv, Gam1), Gam1
+
+
+def _ricci_scalar(g, dg, ddg, *, authors: bool = False, pinv: bool = False):
+    """``R = g^{bn} R_{bn}`` from g [N, d, d], dg [N, d, d, d], ddg [N, d, d, d, d] (see
+    :func:`metric_derivatives` for index order). ``authors=True``: the authors' autograd pattern
+    (flipped Gamma-Gamma signs, SPEC §3.8); ``pinv=True``: pseudo-inverse as they do."""
+    ginv = torch.linalg.pinv(g, hermitian=True) if pinv else torch.linalg.inv(g)
+    ginv = 0.5 * (ginv + ginv.transpose(-1, -2))
+    Gam, Gam1 = christoffel_from_derivatives(g, dg, ginv)
+    # d_l Gam1_{k,mn} = 1/2 (d_l d_m g_kn + d_l d_n g_km - d_l d_k g_mn); ddg[z,p,q,a,c] = d_c d_a g_pq
+    dGam1 = 0.5 * (ddg.permute(0, 1, 3, 2, 4) + ddg - ddg.permute(0, 3, 1, 2, 4))  # [z,k,m,n,l]
+    dginv = -torch.einsum("zap,zpql,zqk->zakl", ginv, dg, ginv)  # d_l g^{ak}
+    # dGam[z, a, m, n, l] = d_l Gamma^a_{mn}
+    dGam = torch.einsum("zakl,zkmn->zamnl", dginv, Gam1) + torch.einsum("zak,zkmnl->zamnl", ginv, dGam1)
+    if not authors:
+        t1 = torch.einsum("zanba->zbn", dGam)          # d_a Gamma^a_{nb}
+        t2 = torch.einsum("zaabn->zbn", dGam)          # d_n Gamma^a_{ab}
+        t3 = torch.einsum("zaal,zlnb->zbn", Gam, Gam)  # Gamma^a_{al} Gamma^l_{nb}
+        t4 = torch.einsum("zanl,zlab->zbn", Gam, Gam)  # Gamma^a_{nl} Gamma^l_{ab}
+    else:
+        # authors' autograd `ricci` (SPEC §3.8):
+        # R_bn = d_a G^a_bn - d_b G^a_an + G^l_an G^a_bl - G^l_bn G^a_al
+        t1 = torch.einsum("zabna->zbn", dGam)
+        t2 = torch.einsum("zaanb->zbn", dGam)
+        t3 = torch.einsum("zlan,zabl->zbn", Gam, Gam)
+        t4 = torch.einsum("zlbn,zaal->zbn", Gam, Gam)
+    Ric = t1 - t2 + t3 - t4
+    return torch.einsum("zmn,zmn->z", ginv, Ric)
+
+
+def scalar_curvature_from_metric(metric_fn: Callable, x, *, chunk_size: int | None = None,
+                                 max_cond: float = MAX_COND, on_singular: str = "raise") -> torch.Tensor:
+    """Scalar curvature of any metric field by the Christoffel route (SPEC §2.4), shape=[N].
+
+    ``metric_fn``: differentiable (torch.func-composable) ``[N, d] -> [N, d, d]`` acting on points
+    independently, e.g. a closed-form infinite-width metric or :func:`pullback_metric_fn`.
+    ``x``: shape=[d] or [N, d]. Derivatives of g by nested forward-mode autodiff (exact).
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim not in (1, 2):
+        raise ValueError("scalar_curvature_from_metric takes a tensor of points [d] or [N, d]")
+    xb, single, _ = as_points(x)
+    g, dg, ddg = metric_derivatives(metric_fn, xb, chunk_size)
+    if not (torch.isfinite(g).all() and torch.isfinite(dg).all() and torch.isfinite(ddg).all()):
+        raise ValueError("metric_fn returned non-finite values or derivatives")
+    g = 0.5 * (g + g.transpose(-1, -2))
+    good = _conditioning(g, max_cond, on_singular, "scalar_curvature_from_metric")
+    R = torch.full((xb.shape[0],), math.nan, dtype=g.dtype, device=g.device)
+    if bool(good.any()):
+        R[good] = _ricci_scalar(g[good], dg[good], ddg[good])
+    return R[0] if single else R
