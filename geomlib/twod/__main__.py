@@ -26,8 +26,10 @@ def main(argv=None) -> int:
     ap.add_argument("--task", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--showcase", action="store_true", help="save artifacts/paper/twod-<task>.pt for the site")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (small models: 1 is fastest)")
     args = ap.parse_args(argv)
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
     for task in args.task:
         s = settings(task, args.profile)
