@@ -7,6 +7,7 @@ import torch
 
 from geomlib.magnification import boundary_contrast_2d, boundary_distance
 from geomlib.train import sinusoid_labels, train_run
+from geomlib.twod.measure import delta_fields, log10_volume
 
 
 def _grid(n=41, lo=-1.0, hi=1.0):
@@ -103,8 +104,10 @@ def test_delta_from_a_real_run_is_near_zero_at_init_and_positive_after_training(
         model.load_state_dict(res.snapshots[e])
         with torch.no_grad():
             pred = model(torch.as_tensor(pts)).argmax(-1).numpy().reshape(X.shape)
-        vol = _shallow_log10_volume(res.snapshots[e], pts).reshape(X.shape)
+        vol = log10_volume(model, torch.as_tensor(pts)).reshape(X.shape)  # the chapters' route
+        assert np.allclose(vol, _shallow_log10_volume(res.snapshots[e], pts).reshape(X.shape), atol=1e-10)
         deltas[e] = boundary_contrast_2d(vol, pred, xs, xs).delta
+        assert delta_fields(model, res.snapshots[e], "sinusoid", n=81)["delta"][1] == pytest.approx(deltas[e])
         if e == epochs:  # converged: the learned boundary is the sinusoid
             true = sinusoid_labels(torch.as_tensor(pts)).numpy().reshape(X.shape)
             assert (pred == true).mean() > 0.97

@@ -36,9 +36,27 @@ def predicted_class(model, pts: torch.Tensor) -> np.ndarray:
     return model(pts).argmax(-1).to(torch.int8).cpu().numpy()
 
 
-def log10_volume(model, pts: torch.Tensor, layer: int = 1) -> np.ndarray:
-    """``log10 sqrt(det g)`` of hidden layer ``layer``'s feature map at ``pts [N, 2]`` -> ``[N]``."""
-    return (numeric.log_volume(model.feature_map(layer), pts) / LN10).cpu().numpy()
+def log10_volume(model, pts: torch.Tensor, layer: int = 1, *, chunk: int = 256) -> np.ndarray:
+    """``log10 sqrt(det g)`` of hidden layer ``layer``'s feature map at ``pts [N, 2]`` -> ``[N]``.
+
+    ``g = J^T J / n`` with ``J = numeric.jacobian(...)`` (shape ``[N, n, 2]``). In two dimensions
+    the determinant is the Cauchy-Binet sum ``det g = n^-2 sum_{j<k} (J_j1 J_k2 - J_j2 J_k1)^2``
+    (SPEC T2), a sum of non-negative terms: exact to rounding even where ``g`` is so
+    ill-conditioned (saturated sigmoids of a trained narrow net, cond > 1e16) that an eigenvalue or
+    Cholesky route reports it singular. ``-inf`` only where the sum underflows to 0.
+    """
+    J = numeric.jacobian(model.feature_map(layer), pts)
+    if J.shape[-1] != 2:
+        raise ValueError(f"log10_volume is for 2-D inputs; got Jacobians of shape {tuple(J.shape)}")
+    n = J.shape[1]
+    out = torch.empty(J.shape[0], dtype=J.dtype, device=J.device)
+    for i in range(0, J.shape[0], chunk):
+        a, b = J[i:i + chunk, :, 0], J[i:i + chunk, :, 1]
+        minors = a[:, :, None] * b[:, None, :] - b[:, :, None] * a[:, None, :]  # [c, n, n], antisymmetric
+        det = (minors * minors).sum((1, 2)) / (2.0 * n * n)
+        with np.errstate(divide="ignore"):
+            out[i:i + chunk] = 0.5 * torch.log10(det)
+    return out.cpu().numpy()
 
 
 def curvature(model, pts: torch.Tensor, layer: int = 1) -> np.ndarray:
@@ -111,6 +129,10 @@ def delta_fields(model, state: dict, task: str, *, n: int = 81, baseline: np.nda
         warnings.filterwarnings("ignore", "boundary contrast undefined", RuntimeWarning)
         for l in hidden_layers(model):
             v = log10_volume(model, pts, l).reshape(n, n)
+            bad = ~np.isfinite(v)
+            if bad.any():  # det g underflowed to 0: give those points the grid's smallest finite value
+                out.setdefault("n_underflow", {})[l] = int(bad.sum())
+                v = np.where(bad, v[~bad].min(), v)
             own = boundary_contrast_2d(v, pred, xs, ys)
             out["delta"][l] = own.delta
             out["n_boundary"] = own.n_boundary
