@@ -98,14 +98,20 @@ def flat_fn(f: Callable, in_shape: tuple[int, ...]) -> Callable:
 
 
 def check_eval_mode(f: Callable) -> None:
-    """Raise if ``f`` is (or is a bound method of) a module whose BatchNorm/Dropout is in training mode.
+    """Raise if ``f`` is a module (or a bound method / ``functools.partial`` of one, or has a
+    ``.module`` attribute) whose BatchNorm/Dropout is in training mode.
 
     Training-mode BatchNorm couples the samples of a batch (and updates running statistics),
     so batched Jacobians would be wrong; dropout makes ``f`` random. Call ``model.eval()`` first.
     """
-    owner = f if isinstance(f, nn.Module) else getattr(f, "__self__", None)
-    if not isinstance(owner, nn.Module):
-        return
+    owners = [f, getattr(f, "__self__", None), getattr(f, "module", None),
+              getattr(getattr(f, "func", None), "__self__", None)]  # module, bound method, wrapper, partial
+    for owner in owners:
+        if isinstance(owner, nn.Module):
+            _check_module_eval(owner)
+
+
+def _check_module_eval(owner: nn.Module) -> None:
     for name, m in owner.named_modules():
         if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
             raise ValueError(

@@ -122,7 +122,12 @@ def jacobian_chunks(f: Callable, xb: torch.Tensor, in_shape, *, mode="auto", chu
                 J = _jac_fwd(g, xc, d, in_shape, tangent_chunk)
             else:
                 J = _jac_rev(g, xc, n, d, tangent_chunk)
-        yield s, J.detach()
+        J = J.detach()
+        bad = ~torch.isfinite(J).reshape(J.shape[0], -1).all(dim=1)
+        if bad.any():
+            raise ValueError(f"Jacobian has non-finite entries at {int(bad.sum())} point(s), first index "
+                             f"{s + int(bad.nonzero()[0])}: f or its derivative is not finite there")
+        yield s, J
 
 
 class _nullctx:
@@ -185,6 +190,10 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
         Hs.append(H.detach())
     J = torch.cat(Js)
     H = torch.cat(Hs)
+    bad = ~(torch.isfinite(J).flatten(1).all(1) & torch.isfinite(H).flatten(1).all(1))
+    if bad.any():
+        raise ValueError(f"Jacobian or Hessian has non-finite entries at {int(bad.sum())} point(s), "
+                         f"first index {int(bad.nonzero()[0])}")
     H = 0.5 * (H + H.transpose(-1, -2))
     return (J[0], H[0]) if single else (J, H)
 
