@@ -139,7 +139,9 @@ def compute_run(task: str, width, seed: int, s: Settings, *, device=None, progre
                     "loss": np.asarray(res.history["loss"], np.float32)},
         "evals": {k: np.asarray(v) for k, v in res.evals.items()},
         "deltas": deltas, "fields": fields, "frames": frame_fields, "snapshots": keep,
-        "wall_train_s": float(res.wall_s), "wall_s": time.time() - t0, "measure_s": time.time() - t0 - t_train,
+        # training wall time is the checkpoint's total (summed over resumed pieces), not this call's
+        "wall_train_s": float(res.wall_s), "measure_s": time.time() - t0 - t_train,
+        "wall_s": float(res.wall_s) + time.time() - t0 - t_train,
     }
 
 

@@ -39,12 +39,23 @@ def predicted_class(model, pts: torch.Tensor) -> np.ndarray:
 def log10_volume(model, pts: torch.Tensor, layer: int = 1, *, chunk: int = 256) -> np.ndarray:
     """``log10 sqrt(det g)`` of hidden layer ``layer``'s feature map at ``pts [N, 2]`` -> ``[N]``.
 
-    ``g = J^T J / n`` with ``J = numeric.jacobian(...)`` (shape ``[N, n, 2]``). In two dimensions
-    the determinant is the Cauchy-Binet sum ``det g = n^-2 sum_{j<k} (J_j1 J_k2 - J_j2 J_k1)^2``
-    (SPEC T2), a sum of non-negative terms: exact to rounding even where ``g`` is so
-    ill-conditioned (saturated sigmoids of a trained narrow net, cond > 1e16) that an eigenvalue or
-    Cholesky route reports it singular. ``-inf`` only where the sum underflows to 0.
+    In two dimensions ``det g`` is the Cauchy-Binet sum over pairs of feature rows of ``J`` (SPEC T2),
+    ``det g = n^-2 sum_{j<k} (J_j1 J_k2 - J_j2 J_k1)^2``, a sum of non-negative terms: exact to
+    rounding even where ``g`` is so ill-conditioned (saturated sigmoids of a trained narrow net,
+    cond > 1e16) that an eigenvalue or Cholesky route reports it singular. For a shallow net
+    ``J_j = phi'(z_j) w_j`` and the sum is the quadratic form ``a^T M a / (2 n^2)`` with
+    ``a_j = phi'(z_j)^2`` and ``M_jk = det(w_j, w_k)^2`` (one matrix product per chunk); otherwise
+    ``J`` comes from :func:`geomlib.numeric.jacobian`. ``-inf`` only where the sum underflows to 0.
     """
+    if isinstance(model, ShallowMLP) and model.act_name == "sigmoid":
+        W, b = model.hidden.weight.detach(), model.hidden.bias.detach()
+        n = W.shape[0]
+        m = W[:, None, 0] * W[None, :, 1] - W[:, None, 1] * W[None, :, 0]
+        M = m * m
+        s = torch.sigmoid(pts @ W.T + b)
+        a = (s * (1 - s)) ** 2  # [N, n]
+        det = ((a @ M) * a).sum(1) / (2.0 * n * n)
+        return (0.5 * torch.log10(det)).cpu().numpy()
     J = numeric.jacobian(model.feature_map(layer), pts)
     if J.shape[-1] != 2:
         raise ValueError(f"log10_volume is for 2-D inputs; got Jacobians of shape {tuple(J.shape)}")
@@ -54,8 +65,7 @@ def log10_volume(model, pts: torch.Tensor, layer: int = 1, *, chunk: int = 256) 
         a, b = J[i:i + chunk, :, 0], J[i:i + chunk, :, 1]
         minors = a[:, :, None] * b[:, None, :] - b[:, :, None] * a[:, None, :]  # [c, n, n], antisymmetric
         det = (minors * minors).sum((1, 2)) / (2.0 * n * n)
-        with np.errstate(divide="ignore"):
-            out[i:i + chunk] = 0.5 * torch.log10(det)
+        out[i:i + chunk] = 0.5 * torch.log10(det)
     return out.cpu().numpy()
 
 

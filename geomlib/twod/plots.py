@@ -175,7 +175,8 @@ def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5,
     ``fields_by_width``: ``{label: snapshot_fields at init}`` (shallow); ``theory_fn(r) -> log10 vol``.
     """
     labels = list(fields_by_width)
-    fig, axes = plt.subplots(1, len(labels) + 2, figsize=(3.4 * (len(labels) + 2), 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(labels) + 2, figsize=(3.3 * (len(labels) + 2), 3.6), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1] * (len(labels) + 1) + [1.5]})
     f0 = fields_by_width[labels[0]]
     X, Y = _mesh(f0)
     th = theory_fn(np.hypot(X, Y))
@@ -199,7 +200,7 @@ def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5,
         ax.scatter(np.hypot(Xk, Yk).ravel(), f["layers"][1]["log10_vol"].ravel(), s=2, alpha=0.35,
                    color=plt.get_cmap("tab10")(i), label=k)
     ax.plot(r, theory_fn(r), "k", lw=2, label="infinite width")
-    ax.set_xlabel(r"$\lVert x\rVert$")
+    ax.set_xlabel(r"$\Vert x\Vert$")
     ax.set_ylabel(r"$\log_{10}\sqrt{\det g}$")
     ax.legend(fontsize=7, markerscale=4)
     if title:
