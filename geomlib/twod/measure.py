@@ -18,6 +18,7 @@ from ..train.data import sinusoid_labels
 from ..train.models import ShallowMLP
 
 LN10 = math.log(10.0)
+MAX_PAIR_WIDTH = 4096  # widths up to this use the exact pair sum (an [n, n] matrix)
 
 
 def hidden_layers(model) -> list[int]:
@@ -44,17 +45,21 @@ def log10_volume(model, pts: torch.Tensor, layer: int = 1, *, chunk: int = 256) 
     rounding even where ``g`` is so ill-conditioned (saturated sigmoids of a trained narrow net,
     cond > 1e16) that an eigenvalue or Cholesky route reports it singular. For a shallow net
     ``J_j = phi'(z_j) w_j`` and the sum is the quadratic form ``a^T M a / (2 n^2)`` with
-    ``a_j = phi'(z_j)^2`` and ``M_jk = det(w_j, w_k)^2`` (one matrix product per chunk); otherwise
+    ``a_j = phi'(z_j)^2`` and ``M_jk = det(w_j, w_k)^2`` (one matrix product; widths above
+    :data:`MAX_PAIR_WIDTH` use the 2 x 2 determinant of ``g`` instead); otherwise
     ``J`` comes from :func:`geomlib.numeric.jacobian`. ``-inf`` only where the sum underflows to 0.
     """
     if isinstance(model, ShallowMLP) and model.act_name == "sigmoid":
         W, b = model.hidden.weight.detach(), model.hidden.bias.detach()
         n = W.shape[0]
-        m = W[:, None, 0] * W[None, :, 1] - W[:, None, 1] * W[None, :, 0]
-        M = m * m
         s = torch.sigmoid(pts @ W.T + b)
         a = (s * (1 - s)) ** 2  # [N, n]
-        det = ((a @ M) * a).sum(1) / (2.0 * n * n)
+        if n <= MAX_PAIR_WIDTH:
+            m = W[:, None, 0] * W[None, :, 1] - W[:, None, 1] * W[None, :, 0]
+            det = ((a @ (m * m)) * a).sum(1) / (2.0 * n * n)
+        else:  # [n, n] would not fit; wide random nets are well conditioned: det of the 2 x 2 metric
+            g = torch.einsum("pj,ja,jb->pab", a, W, W) / n
+            det = (g[:, 0, 0] * g[:, 1, 1] - g[:, 0, 1] ** 2).clamp_min(0)
         return (0.5 * torch.log10(det)).cpu().numpy()
     J = numeric.jacobian(model.feature_map(layer), pts)
     if J.shape[-1] != 2:

@@ -98,30 +98,32 @@ def plot_fields(fields: dict, epochs, *, layer: int = 1, units: bool = False, da
 
 
 def plot_layers(fields: dict, epochs, *, quantity: str = "log10_vol", R_cap: float = 1e4, title: str = ""):
-    """Rows = epochs; columns = hidden layers; one shared colour scale per row (SPEC F3)."""
+    """Rows = epochs; columns = hidden layers. ``log10_vol``: one colour scale per row shared by the
+    layers (SPEC F3). ``R``: one symmetric clipping per panel (curvature grows by orders of magnitude
+    with depth, so a shared scale would blank the first layer)."""
     epochs = list(epochs)
     layers = sorted(fields[epochs[0]]["layers"])
-    fig, axes = plt.subplots(len(epochs), len(layers), figsize=(3.6 * len(layers) + 1, 3.2 * len(epochs)),
+    fig, axes = plt.subplots(len(epochs), len(layers), figsize=(3.7 * len(layers) + 1, 3.2 * len(epochs)),
                              squeeze=False, constrained_layout=True)
     for row, e in zip(axes, epochs):
         f = fields[e]
         X, Y = _mesh(f)
         vals = [f["layers"][l][quantity] for l in layers]
-        if quantity == "R":
-            c = max(_robust_clip(v, R_cap) for v in vals)
-            kw = dict(cmap="coolwarm", vmin=-c, vmax=c)
-            vals = [np.clip(v, -c, c) for v in vals]
-            label = f"$R$ (clipped at ±{c:.3g})"
-        else:
+        if quantity != "R":
             kw = dict(cmap="viridis", vmin=min(np.nanmin(v) for v in vals), vmax=max(np.nanmax(v) for v in vals))
-            label = r"$\log_{10}\sqrt{\det g}$"
         for ax, l, v in zip(row, layers, vals):
-            im = ax.pcolormesh(X, Y, v, shading="auto", **kw)
+            if quantity == "R":
+                c = _robust_clip(v, R_cap)
+                im = ax.pcolormesh(X, Y, np.clip(v, -c, c), shading="auto", cmap="coolwarm", vmin=-c, vmax=c)
+                fig.colorbar(im, ax=ax, label=f"$R$ (clipped at ±{c:.3g})", shrink=0.9)
+            else:
+                im = ax.pcolormesh(X, Y, v, shading="auto", **kw)
             boundary_line(ax, f, colors="red" if quantity != "R" else "k", linewidths=0.9)
             when = "init" if e == 0 else f"epoch {e}"
             ax.set_title(f"layer {l}, {when} (acc {f.get('acc', math.nan):.2f})", fontsize=9)
             _square(ax)
-        fig.colorbar(im, ax=list(row), label=label, shrink=0.9)
+        if quantity != "R":
+            fig.colorbar(im, ax=list(row), label=r"$\log_{10}\sqrt{\det g}$", shrink=0.9)
     if title:
         fig.suptitle(title)
     return fig
