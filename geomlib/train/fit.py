@@ -38,7 +38,8 @@ class TrainResult:
     * ``history``: ``{"epoch": [1..E], "loss": [...]}``, the mean training loss over each epoch.
     * ``evals``: ``{"epoch": [...], name: [...]}``, ``eval_fn(model)`` at epoch 0, every
       ``eval_every`` epochs, at every snapshot and at the end (a float result is named ``"eval"``).
-    * ``wall_s``: training wall time in seconds, summed over resumed pieces.
+    * ``wall_s``: training wall time in seconds, summed over resumed pieces; ``cpu_s`` the
+      process CPU time over the same pieces (all threads; a load-independent cost measure).
     * ``resumed_from``: the checkpoint epoch the run continued from (``None`` for a fresh run).
     """
 
@@ -49,6 +50,7 @@ class TrainResult:
     epochs: int
     resumed_from: int | None = None
     meta: dict = field(default_factory=dict)
+    cpu_s: float = 0.0
 
     def load_into(self, model: torch.nn.Module, epoch: int) -> torch.nn.Module:
         """Load snapshot ``epoch`` into ``model`` (in place, on the model's device); return it."""
@@ -209,7 +211,7 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
     snapshots: dict[int, dict[str, torch.Tensor]] = {0: init_state}
     history: dict[str, list] = {"epoch": [], "loss": []}
     evals: dict[str, list] = {"epoch": []}
-    start, wall_before, resumed_from = 0, 0.0, None
+    start, wall_before, cpu_before, resumed_from = 0, 0.0, 0.0, None
 
     path = Path(checkpoint) if checkpoint is not None else None
     ck = None
@@ -232,6 +234,7 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
         _set_rng_states(ck["rng"])
         snapshots, history, evals = ck["snapshots"], ck["history"], ck["evals"]
         start, wall_before, resumed_from = ck["epoch"], ck["wall_s"], ck["epoch"]
+        cpu_before = ck.get("cpu_s", math.nan)  # NaN: a checkpoint written before CPU time was recorded
         missing = [e for e in snap_set if e <= start and e not in snapshots]
         if missing:
             warnings.warn(f"resumed at epoch {start}: snapshots {missing} were not taken by the "
@@ -239,12 +242,12 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
     elif seed is not None:
         seed_everything(seed)
 
-    def save(epoch: int, wall: float) -> None:
+    def save(epoch: int, wall: float, cpu: float) -> None:
         atomic_save({"signature": signature, "epoch": epoch, "model": cpu_state(model),
                      "optimizer": optimizer.state_dict(), "rng": _rng_states(), "snapshots": snapshots,
-                     "history": history, "evals": evals, "wall_s": wall}, path)
+                     "history": history, "evals": evals, "wall_s": wall, "cpu_s": cpu}, path)
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     if eval_fn is not None and start == 0:
         _record_eval(evals, 0, _run_eval(eval_fn, model))
     snap_lookup = set(snap_set)
@@ -279,12 +282,12 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
                 bar.set_postfix(loss=f"{mean:.4g}", refresh=False)
             if path is not None and epoch < epochs and ((checkpoint_every and epoch % checkpoint_every == 0)
                                      or time.time() - last_save > checkpoint_interval_s):
-                save(epoch, wall_before + time.time() - t0)
+                save(epoch, wall_before + time.time() - t0, cpu_before + time.process_time() - c0)
                 last_save = time.time()
     finally:
         bar.close()
-    wall = wall_before + time.time() - t0
+    wall, cpu = wall_before + time.time() - t0, cpu_before + time.process_time() - c0
     if path is not None and start < epochs:
-        save(epochs, wall)  # the final checkpoint records the total wall time
+        save(epochs, wall, cpu)  # the final checkpoint records the total wall and CPU time
     return TrainResult(snapshots=snapshots, history=history, evals=evals, wall_s=wall, epochs=epochs,
-                       resumed_from=resumed_from, meta=dict(meta or {}))
+                       resumed_from=resumed_from, meta=dict(meta or {}), cpu_s=cpu)

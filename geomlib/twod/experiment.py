@@ -140,7 +140,7 @@ def compute_run(task: str, width, seed: int, s: Settings, *, device=None, progre
         "evals": {k: np.asarray(v) for k, v in res.evals.items()},
         "deltas": deltas, "fields": fields, "frames": frame_fields, "snapshots": keep,
         # training wall time is the checkpoint's total (summed over resumed pieces), not this call's
-        "wall_train_s": float(res.wall_s), "measure_s": time.time() - t0 - t_train,
+        "wall_train_s": float(res.wall_s), "cpu_train_s": float(res.cpu_s), "measure_s": time.time() - t0 - t_train,
         "wall_s": float(res.wall_s) + time.time() - t0 - t_train,
     }
 
@@ -194,7 +194,8 @@ def showcase_payload(runs: dict, s: Settings, *, fields_seed: int | None = None)
     fields_seed = s.seeds[0] if fields_seed is None else fields_seed
     small = {}
     for key, r in runs.items():
-        keep = {k: r[k] for k in ("task", "width", "seed", "settings", "deltas", "evals", "wall_train_s", "wall_s")}
+        keep = {k: r[k] for k in ("task", "width", "seed", "settings", "deltas", "evals", "wall_train_s", "wall_s",
+                                  "measure_s", "cpu_train_s") if k in r}
         keep["history"] = {k: v[:: max(1, len(v) // 500)] for k, v in r["history"].items()}
         if key[1] == fields_seed:
             keep["fields"], keep["frames"] = r["fields"], r["frames"]

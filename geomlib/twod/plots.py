@@ -29,7 +29,7 @@ def unit_lines(ax, f, *, max_lines: int = 300, **kw):
     xs, ys = f["xs"], f["ys"]
     lo, hi = xs[0], xs[-1]
     t = np.linspace(lo, hi, 2)
-    style = dict(color="white", lw=0.5, alpha=0.45) | kw
+    style = dict(color="white", lw=0.5, alpha=max(0.1, 0.45 * min(1.0, 30 / max(len(b), 1)))) | kw
     for (w1, w2), bj in list(zip(W, b))[:max_lines]:
         if abs(w2) > abs(w1):
             ax.plot(t, -(w1 * t + bj) / w2, **style)
