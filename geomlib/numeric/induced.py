@@ -6,10 +6,15 @@ affine chart is not orthonormal, divide by ``sqrt(det V^T V)`` (``Plane.chart_ar
 for the Euclidean-area magnification. G only needs k Jacobian-vector products per point, never
 the full Jacobian: for image inputs this is ~ (1 + k) forward passes instead of d (or n) passes.
 
-Routes (``mode``): ``"jvp"`` (generic: one ``torch.func.jvp`` vmapped over the k tangents, so the
-primal pass runs once and the k tangent passes run as one batched pass) and ``"closed"`` (Linear/
-activation ``nn.Sequential``: cached activation derivatives, shared first-layer tangents ``W v``
-computed once per plane). ``"auto"`` picks ``"closed"`` when it applies.
+Routes (``mode``):
+- ``"closed"``: Linear/activation ``nn.Sequential``: cached activation derivatives, shared
+  first-layer tangents ``W v`` computed once per plane (cheaper than one forward pass);
+- ``"stacked"``: any model built from the ops of :mod:`geomlib.numeric.stacked` (conv, linear,
+  eval BatchNorm, pooling, common activations, residual adds): primal and k tangents stacked
+  into one batch of (1 + k) B samples, one forward pass (~1 + k forward-pass equivalents);
+- ``"jvp"``: generic ``torch.func.jvp`` vmapped over the k tangents (any torch.func-compatible f).
+``"auto"``: ``"closed"`` if it applies, else ``"stacked"``, falling back to ``"jvp"`` if the
+model uses an op the stacked engine does not support.
 """
 from __future__ import annotations
 
@@ -22,9 +27,10 @@ from torch.func import jvp, vmap
 from ._inputs import as_points, auto_chunk, check_eval_mode, check_outputs, output_dim
 from .jacobian import closed_form_supported
 from .linops import SequentialJacobian
+from .stacked import UnsupportedOp, stacked_jvp
 from .metric import _warn_singular, logdet_and_rank
 
-MODES = ("auto", "jvp", "closed")
+MODES = ("auto", "closed", "stacked", "jvp")
 
 
 def _check_directions(V, xb: torch.Tensor, in_shape: tuple, single: bool) -> tuple[torch.Tensor, bool]:
@@ -61,6 +67,10 @@ def _tangent_outputs(f, xc, Vc, shared, route, normalize):
     if route == "closed":
         op = SequentialJacobian(f, xc, normalize)
         return op.jvp_shared(Vc) if shared else op.jvp(Vc)
+    if route == "stacked":
+        T = stacked_jvp(f, xc, Vc, shared=shared)[1]
+        T = T.reshape(T.shape[0], T.shape[1], -1)
+        return T / math.sqrt(T.shape[-1]) if normalize else T
 
     def push(v):
         t = v.expand_as(xc) if shared else v
@@ -91,7 +101,7 @@ def induced_metric(f: Callable, x, V, *, normalize: bool = True, chunk_size: int
     closed = closed_form_supported(f)
     if mode == "closed" and not closed:
         raise ValueError("mode='closed' needs an nn.Sequential of Linear layers and elementwise activations")
-    route = "closed" if (mode in ("auto", "closed") and closed) else "jvp"
+    route = "closed" if (mode in ("auto", "closed") and closed) else ("stacked" if mode in ("auto", "stacked") else "jvp")
     k = V.shape[0]
     n = output_dim(f, xb)
     N = xb.shape[0]
@@ -100,7 +110,13 @@ def induced_metric(f: Callable, x, V, *, normalize: bool = True, chunk_size: int
     for s in range(0, N, step):
         xc = xb[s:s + step]
         Vc = V if shared else V[:, s:s + step]
-        T = _tangent_outputs(f, xc, Vc, shared, route, normalize)  # [k, B, n]
+        try:
+            T = _tangent_outputs(f, xc, Vc, shared, route, normalize)  # [k, B, n]
+        except UnsupportedOp:
+            if mode == "stacked":
+                raise
+            route = "jvp"  # an op the stacked engine cannot split: generic forward mode
+            T = _tangent_outputs(f, xc, Vc, shared, route, normalize)
         check_outputs(T.reshape(k * T.shape[1], -1), k * T.shape[1], what="J v")
         G = torch.einsum("abj,cbj->bac", T, T)
         out[s:s + step] = 0.5 * (G + G.transpose(-1, -2))
