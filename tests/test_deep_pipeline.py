@@ -175,3 +175,22 @@ def test_plane_stats_and_summaries():
     scans = [{"epoch": 0, "classes": (1, 2, 3), "draw": d, "stats_area": st} for d in range(2)]
     table = claim_summary(pd.DataFrame(claim_rows(scans, "m")))
     assert table.loc[("m", 0), "planes"] == 2
+
+
+def test_study_plane_caches_and_reuses_richer_scans():
+    from geomlib.cache import artifact_root
+    from geomlib.models import study
+    data = fake_images()
+    run = train_deep(deep_recipe("supervised", "tiny", n_train=64, n_test=20, epochs=1, batch_size=32,
+                                 snapshot_epochs=(1,)), data, checkpoint=False, progress=False)
+    cfg = study.ScanConfig(3, 2, 3, 1, "float64", n_triples=1, eff_all=False)
+    anchors = study.anchor_sets(data.test_y, cfg.triples, 1, 0)[0]
+    rich = study.plane(run, 1, anchors, cfg, test_x=data.test_x, eff=True, stages=True, spectra=True)
+    assert "eff" in rich and set(rich["stages"]) == {1, 2, 3, 4} and rich["spectra"].shape == (3, 32)
+    files = sorted((artifact_root() / "deep_plane_scan").glob("*.pt"))
+    plain = study.plane(run, 1, anchors, cfg, test_x=data.test_x)  # served by the richer scan
+    assert sorted((artifact_root() / "deep_plane_scan").glob("*.pt")) == files
+    np.testing.assert_array_equal(plain["log10_area"], rich["log10_area"])
+    other = study.plane(run, 0, anchors, cfg, test_x=data.test_x)  # a different snapshot: computed
+    assert "eff" not in other and other["stages"] == {} and other["epoch"] == 0
+    assert study.signed(float("nan")) == "n/a" and study.signed(0.5) == "+0.50"

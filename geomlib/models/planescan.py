@@ -77,7 +77,7 @@ def plane_stats(logvol: np.ndarray, entropy: np.ndarray, pred: np.ndarray, mask=
     """The claim as numbers on one plane grid (SPEC §4.5, ours): Pearson/Spearman correlation of
     log10 volume with entropy and the boundary contrast (NaN when the plane has no class change)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(no predicted-class change|correlation undefined).*")
+        warnings.filterwarnings("ignore", message=".*(no predicted-class change|correlation undefined|boundary contrast undefined).*")
         corr = volume_entropy_correlation(logvol, entropy, mask)
         contrast = boundary_contrast(logvol, pred, mask)
     return {"pearson": corr["pearson"], "spearman": corr["spearman"], "contrast": contrast,

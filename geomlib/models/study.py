@@ -3,6 +3,7 @@ plane/line scans and probes of a trained run's snapshots (geomlib.cache keys the
 parameter and geomlib's source, so a re-run of a chapter reuses them)."""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 
@@ -88,28 +89,31 @@ def readout(run: DeepRun, epoch: int, model: torch.nn.Module):
 
 
 def plane(run: DeepRun, epoch: int, anchors: dict, cfg: ScanConfig, *, test_x: torch.Tensor,
-          full: bool = False, n_eff: int | None = None, k: int | None = None) -> dict:
+          eff: bool | None = None, stages: bool = False, spectra: bool = False, k: int | None = None) -> dict:
     """Cached :func:`scan_plane` of snapshot ``epoch`` through ``anchors`` (a record of
-    :func:`anchor_sets`); ``full`` adds the per-stage maps and the anchor spectra; ``k``: top-k of
-    the effective volume (default: n, the rank)."""
-    if n_eff is None:
-        n_eff = cfg.n_eff if (full or cfg.eff_all) else 0
-    params = {**_run_params(run), "epoch": epoch, "index": list(anchors["index"]), "n": cfg.n,
-              "n_eff": n_eff, "dtype": cfg.dtype, "full": full, "k": k}
+    :func:`anchor_sets`). ``eff``: the authors' effective volume on the ``n_eff`` grid (default
+    ``cfg.eff_all``); ``stages``: per-stage area maps; ``spectra``: anchor spectra; ``k``: top-k
+    of the effective volume (default n, the rank). A cached scan with more parts is reused."""
+    eff = cfg.eff_all if eff is None else eff
+    base = {**_run_params(run), "epoch": epoch, "index": list(anchors["index"]), "n": cfg.n,
+            "dtype": cfg.dtype, "k": k}
 
-    full_params = {**params, "full": True, "n_eff": cfg.n_eff}
-    if not full and artifact_path("deep_plane_scan", full_params).exists():  # a full scan holds all of it
-        out = load(artifact_path("deep_plane_scan", full_params))
-        return {**out, "classes": anchors["classes"], "draw": anchors["draw"], "index": anchors["index"], "epoch": epoch}
+    def key(e, st, sp):
+        return {**base, "n_eff": cfg.n_eff if e else 0, "stages": st, "spectra": sp}
+
+    tag = {"classes": anchors["classes"], "draw": anchors["draw"], "index": anchors["index"], "epoch": epoch}
+    for e, st, sp in itertools.product(*[(True,) if want else (want, True) for want in (eff, stages, spectra)]):
+        path = artifact_path("deep_plane_scan", key(e, st, sp))
+        if path.exists():
+            return {**load(path), **tag}
 
     def compute():
         model = run.model_at(epoch)
         x = run.prep.net_input(test_x[anchors["index"]].double())
-        return scan_plane(model, x, readout(run, epoch, model), n=cfg.n, n_eff=params["n_eff"], k=k,
-                          stages=(1, 2, 3, 4) if full else (), spectra=full, device=run.device,
+        return scan_plane(model, x, readout(run, epoch, model), n=cfg.n, n_eff=cfg.n_eff if eff else 0, k=k,
+                          stages=(1, 2, 3, 4) if stages else (), spectra=spectra, device=run.device,
                           dtype=cfg.torch_dtype)
-    out = cached("deep_plane_scan", params, compute, verbose=False)
-    return {**out, "classes": anchors["classes"], "draw": anchors["draw"], "index": anchors["index"], "epoch": epoch}
+    return {**cached("deep_plane_scan", key(eff, stages, spectra), compute, verbose=False), **tag}
 
 
 def plane_effective(run: DeepRun, epoch: int, anchors: dict, cfg: ScanConfig, k: int, *,
@@ -150,6 +154,11 @@ def claim_rows(scans: list[dict], label: str) -> list[dict]:
                         f"{meas}_contrast": st["contrast"], f"{meas}_classes": st["n_classes"]})
         rows.append(row)
     return rows
+
+
+def signed(x) -> str:
+    """``+0.12`` style, or ``n/a`` for NaN/None (e.g. a contrast on a plane without class change)."""
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):+.2f}"
 
 
 def mean_sd(values) -> str:
