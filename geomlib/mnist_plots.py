@@ -108,8 +108,11 @@ def plane_panels(ev: dict, tri, *, epochs=None, title: str, levels: int = 7):
     a = np.linspace(-1, 1, n)
     a_eff = a[::st]
     coords = ev["anchor_coords"]
-    fig, axes = plt.subplots(len(epochs), 4, figsize=(12.4, 2.9 * len(epochs) + 0.5), squeeze=False,
-                             constrained_layout=True)
+    # fixed spacing instead of constrained layout: with 16 colour bars the layout solver took
+    # longer than drawing the figure
+    fig, axes = plt.subplots(len(epochs), 4, figsize=(13.2, 2.9 * len(epochs) + 0.6), squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.06 if len(epochs) > 2 else 0.1,
+                        top=1 - 0.45 / (2.9 * len(epochs) + 0.6), wspace=0.38, hspace=0.28)
     for r, e in enumerate(epochs):
         m = ev["by_epoch"][e][tri]
         panels = [
@@ -131,7 +134,7 @@ def plane_panels(ev: dict, tri, *, epochs=None, title: str, levels: int = 7):
                 fin = Z[np.isfinite(Z)]
                 lv = np.linspace(fin.min(), fin.max() + 1e-9, levels + 1) if fin.size else levels
                 im = ax.contourf(X, Y, Zm, levels=lv, cmap="viridis")
-            cb = fig.colorbar(im, ax=ax, shrink=0.85)
+            cb = fig.colorbar(im, ax=ax, shrink=0.85, fraction=0.06, pad=0.03)
             cb.ax.tick_params(labelsize=7)
             if kw["kind"] == "class":
                 cb.set_ticks(range(10))
