@@ -1,0 +1,125 @@
+"""Deep fully connected networks at infinite width: the layer recursion for the metric (SPEC T7).
+
+Network: ``h^l = W^l Phi~^{l-1} + b^l``, ``Phi~^{l-1} = n_{l-1}^{-1/2} phi(h^{l-1})``, ``Phi~^0 = x``,
+``W^l_ij ~ N(0, sigma_l^2)``, ``b^l ~ N(0, sigma_{b,l}^2)``. With ``K^0(x,x) = |x|^2``,
+``q_l = sigma_l^2 K^{l-1}(x,x) + sigma_{b,l}^2`` and ``h ~ N(0, q_l)``::
+
+    g^l = sigma_l^2 E[phi'(h)^2] g^{l-1} + 1/4 E[(phi'^2)''(h)] d q_l d q_l^T,   g^0 = I,
+    K^l(x,x) = E[phi(h)^2].
+
+Derivation (T7): conditioned on the layer below, (h, d_mu h) is jointly Gaussian with
+Cov(d_mu h, d_nu h) = sigma_l^2 g^{l-1}_{mu nu} and Cov(h, d_mu h) = 1/2 d_mu q_l; regress d_mu h on h
+and use E[f h^2] = q E f + q^2 E f'' (Stein's lemma twice). Since q_l depends on x only through
+u = |x|^2, d_mu q_l = 2 q_l'(u) x_mu and every layer stays rotation invariant::
+
+    A_l = sigma_l^2 E[phi'^2](q_l) A_{l-1},
+    B_l = sigma_l^2 E[phi'^2](q_l) B_{l-1} + E[(phi'^2)''](q_l) q_l'(u)^2,   E[(phi'^2)''](q) = 2 d/dq E[phi'^2](q).
+
+Symbolic when E[phi'^2] and E[phi^2] have closed forms (erf, arc-cosine incl. ReLU), numeric
+otherwise (Gauss-Hermite quadrature in torch, derivatives in u by autograd). Note B_l != 2 A_l'
+in general for l >= 2: deep metrics are rotation invariant but not of the e^Omega form.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import sympy as sp
+import torch
+
+from .activations import activation as _as_activation
+from .gaussian import DEFAULT_NODES, S, expect_phi_prime_sq, expect_phi_sq, hermite_expectation
+from .metric import RotationInvariantMetric, check_sigma
+from .rotation import U
+
+
+def _check_layers(sigma_w, sigma_b):
+    if isinstance(sigma_w, (int, float, sp.Basic)) or isinstance(sigma_b, (int, float, sp.Basic)):
+        raise TypeError("sigma_w and sigma_b must be sequences, one entry per layer")
+    sigma_w, sigma_b = list(sigma_w), list(sigma_b)
+    if len(sigma_w) < 1 or len(sigma_w) != len(sigma_b):
+        raise ValueError(f"need one sigma_w and one sigma_b per layer (>= 1 layer), got {len(sigma_w)} and {len(sigma_b)}")
+    sw = [check_sigma(f"sigma_w[{i}]", s) for i, s in enumerate(sigma_w)]
+    sb = [check_sigma(f"sigma_b[{i}]", s) for i, s in enumerate(sigma_b)]
+    if any(s == 0 for s in sw):
+        raise ValueError("a layer with sigma_w = 0 ignores its input: the metric is zero from there on")
+    return sw, sb
+
+
+def deep_metric(act, sigma_w: Sequence, sigma_b: Sequence, *, nodes: int = DEFAULT_NODES,
+                try_sympy: bool = True, simplify: bool = False) -> list[RotationInvariantMetric]:
+    """Infinite-width metrics of layers 1..L (list of :class:`RotationInvariantMetric`).
+
+    ``sigma_w[l]``, ``sigma_b[l]``: weight and bias standard deviations of layer l+1.
+    Layer 1 equals :func:`geomlib.symbolic.shallow_metric`.
+    """
+    act = _as_activation(act)
+    sw, sb = _check_layers(sigma_w, sigma_b)
+    Ep = expect_phi_prime_sq(act, nodes=nodes, try_sympy=try_sympy)
+    Ek = expect_phi_sq(act, nodes=nodes, try_sympy=try_sympy)
+    if Ep.exact and Ek.exact:
+        return _symbolic(act, sw, sb, Ep, Ek, simplify)
+    return _numeric(act, [float(s) for s in sw], [float(s) for s in sb], Ep, Ek, nodes)
+
+
+def _symbolic(act, sw, sb, Ep, Ek, simplify):
+    Epp = 2 * sp.diff(Ep.expr, S)
+    A, B, K = sp.S.One, sp.S.Zero, U
+    out = []
+    method = f"T7 recursion, symbolic ({Ep.method})"
+    for l, (s, b) in enumerate(zip(sw, sb)):
+        q = s**2 * K + b**2
+        qp = sp.diff(q, U)
+        e1 = Ep.expr.subs(S, q)
+        A = s**2 * e1 * A
+        B = s**2 * e1 * B + Epp.subs(S, q) * qp**2
+        K = Ek.expr.subs(S, q)
+        if simplify:
+            A, B, K = sp.simplify(A), sp.simplify(B), sp.simplify(K)
+        out.append(RotationInvariantMetric(A, B, label=f"{act.name}, layer {l + 1}", method=method))
+    return out
+
+
+def _numeric(act, sw, sb, Ep, Ek, nodes):
+    from .activations import Z
+    from .bridge import to_torch
+
+    fprime = to_torch(Ep.integrand, (Z,)) if not Ep.exact else None
+    fk = to_torch(Ek.integrand, (Z,)) if not Ek.exact else None
+
+    def E_prime(q):
+        return Ep.torch(q) if Ep.exact else hermite_expectation(fprime, q, nodes)
+
+    def E_k(q):
+        return Ek.torch(q) if Ek.exact else hermite_expectation(fk, q, nodes)
+
+    def layers(u, L):
+        """(A_L, B_L) at u, differentiable in u."""
+        with torch.enable_grad():
+            uu = u if u.requires_grad else u.detach().clone().requires_grad_(True)
+            A, B, K = torch.ones_like(uu), torch.zeros_like(uu), uu
+            for l in range(L):
+                q = sw[l] ** 2 * K + sb[l] ** 2
+                (qp,) = torch.autograd.grad(q.sum(), uu, create_graph=True)
+                e1 = E_prime(q)
+                (de1,) = torch.autograd.grad(e1.sum(), q, create_graph=True)  # q: non-leaf, in the graph
+                A, B = sw[l] ** 2 * e1 * A, sw[l] ** 2 * e1 * B + 2 * de1 * qp**2
+                K = E_k(q)
+        return A, B
+
+    method = (f"T7 recursion, numeric: E[phi'^2] by {Ep.method}; E[phi^2] by {Ek.method}; "
+              "u-derivatives by autograd")
+    out = []
+    for L in range(1, len(sw) + 1):
+        out.append(RotationInvariantMetric((lambda u, L=L: layers(u, L)[0]), (lambda u, L=L: layers(u, L)[1]),
+                                           label=f"{act.name}, layer {L}", method=method))
+    return out
+
+
+def authors_deep_sigmas(widths: Sequence[int]) -> tuple[list[float], list[float]]:
+    """sigma_w, sigma_b of the authors' deep MLP in T7's parametrisation (SPEC §2.1, T7):
+    every weight and bias N(0, 1), the bias of layer l >= 2 divided by sqrt(n_{l-1}) with the weights,
+    so sigma_l = 1, sigma_{b,1} = 1 and sigma_{b,l}^2 = 1/n_{l-1}. ``widths``: hidden widths n_1..n_L."""
+    widths = list(widths)
+    if not widths or any(int(n) < 1 for n in widths):
+        raise ValueError(f"widths must be positive integers, got {widths}")
+    return [1.0] * len(widths), [1.0] + [float(n) ** -0.5 for n in widths[:-1]]

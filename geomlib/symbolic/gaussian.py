@@ -1,0 +1,209 @@
+"""Gaussian expectations E_{z ~ N(0, s)}[f(z)] of activation functionals (SPEC T3, T6, T7).
+
+Three routes, and every result says which one produced it (``GaussianExpectation.method``):
+
+1. **known closed form** for the arc-cosine family (Cho & Saul 2009) and erf (Williams 1997):
+   ``E[phi_m'^2] = m^2/2 * 2^(m-1) Gamma(m-1/2)/sqrt(pi) * s^(m-1)`` (= m^2/2 (2m-3)!! s^(m-1) for
+   integer m), ``E[phi_m^2] = 1/2 * 2^m Gamma(m+1/2)/sqrt(pi) * s^m``; erf(z/sqrt 2):
+   ``E[phi'^2] = 2/pi (1+2s)^(-1/2)``, ``E[phi^2] = 2/pi asin(s/(1+s))``; erf(z): ``4/pi (1+4s)^(-1/2)``,
+   ``2/pi asin(2s/(1+2s))``. (Tests re-derive these by integration and quadrature.)
+2. **SymPy integration** of ``f(z) e^{-z^2/2s}/sqrt(2 pi s)``, attempted only for integrands SymPy
+   can plausibly do (polynomials, exp, erf, Heaviside) and under a time limit.
+3. **Gauss-Hermite quadrature** (200 nodes by default, SPEC T4) otherwise, evaluated in torch so
+   that derivatives in ``s`` come from autograd: ``E f = pi^{-1/2} sum_i w_i f(sqrt(2 s) t_i)``.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+import torch
+
+from .activations import Z, Activation, DegenerateMetricError
+
+S = sp.Symbol("s", positive=True)  # the variance of z in every expectation
+DEFAULT_NODES = 200
+
+KNOWN = "closed form (known: {})"
+INTEGRATED = "closed form (SymPy integration)"
+QUADRATURE = "Gauss-Hermite quadrature, {} nodes (no closed form found{})"
+
+
+@dataclass
+class GaussianExpectation:
+    """``E_{z~N(0,s)}[integrand(z)]`` as a function of the variance ``s`` (symbol :data:`S`).
+
+    ``expr``: SymPy closed form in ``S`` or ``None`` (quadrature); ``method``: how it was obtained;
+    call ``.torch(s)`` (tensor ``s`` of any shape, differentiable) or ``.numpy(s)`` to evaluate.
+    """
+
+    quantity: str
+    integrand: sp.Expr
+    expr: sp.Expr | None
+    method: str
+    nodes: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.expr is not None
+
+    def __repr__(self) -> str:
+        body = self.expr if self.exact else "<numeric>"
+        return f"{self.quantity} = {body}   [{self.method}]"
+
+    def torch(self, s: torch.Tensor) -> torch.Tensor:
+        """Evaluate at variances ``s`` (tensor, shape=[...]); returns shape=[...]."""
+        s = torch.as_tensor(s, dtype=torch.get_default_dtype())
+        if self.exact:
+            from .bridge import to_torch
+
+            return to_torch(self.expr, (S,))(s)
+        return hermite_expectation(_torch_fn(self.integrand), s, self.nodes or DEFAULT_NODES)
+
+    def numpy(self, s) -> np.ndarray:
+        return self.torch(torch.as_tensor(np.asarray(s, dtype=float))).detach().cpu().numpy()
+
+
+def _torch_fn(expr: sp.Expr):
+    from .bridge import to_torch
+
+    return to_torch(expr, (Z,))
+
+
+_NODES_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def hermite_nodes(n: int = DEFAULT_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Physicists' Gauss-Hermite nodes and weights (weight e^{-t^2}), cached."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"number of Gauss-Hermite nodes must be an integer >= 2, got {n!r}")
+    if n not in _NODES_CACHE:
+        _NODES_CACHE[n] = np.polynomial.hermite.hermgauss(n)
+    return _NODES_CACHE[n]
+
+
+def hermite_expectation(fn, s: torch.Tensor, nodes: int = DEFAULT_NODES) -> torch.Tensor:
+    """``E_{z~N(0,s)}[fn(z)]`` by Gauss-Hermite quadrature, differentiable in ``s``.
+
+    ``fn``: torch function applied elementwise; ``s``: shape=[...] (> 0); returns shape=[...].
+    Raises if ``fn`` gives non-finite values at a node that carries weight.
+    """
+    t, w = hermite_nodes(nodes)
+    t = torch.as_tensor(t, dtype=s.dtype, device=s.device)
+    w = torch.as_tensor(w, dtype=s.dtype, device=s.device)
+    if torch.any(s < 0):
+        raise ValueError("variance s must be >= 0")
+    z = torch.sqrt(2 * s).unsqueeze(-1) * t  # [..., nodes]
+    vals = fn(z)
+    vals = torch.as_tensor(vals, dtype=s.dtype, device=s.device).expand_as(z)
+    bad = ~torch.isfinite(vals)
+    if bad.any():
+        # far nodes carry weights ~1e-150: an overflow there is harmless, anywhere else it is not
+        if (bad & (w > 1e-100)).any():
+            raise FloatingPointError("activation functional is not finite at Gauss-Hermite nodes "
+                                     "with non-negligible weight; rewrite it in a numerically stable form")
+        vals = torch.where(bad, torch.zeros_like(vals), vals)
+    return (vals * w).sum(-1) / math.sqrt(math.pi)
+
+
+_INTEGRABLE = (sp.exp, sp.erf, sp.Heaviside)
+
+
+def _plausibly_integrable(f: sp.Expr) -> bool:
+    """Only attempt SymPy's integrator where it is known to finish: polynomials times exp/erf/Heaviside."""
+    for fn in f.atoms(sp.Function):
+        if not isinstance(fn, _INTEGRABLE):
+            return False
+    for p in f.atoms(sp.Pow):
+        if p.base.has(Z) and not (p.exp.is_Integer and p.exp > 0):
+            return False
+    return True
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """SIGALRM-based limit (main thread only; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def integrate_gaussian(f: sp.Expr, *, time_limit: float = 20.0) -> sp.Expr | None:
+    """Closed form of ``E_{z~N(0,S)}[f(z)]`` by SymPy, or ``None`` if SymPy finds none in time."""
+    if not _plausibly_integrable(f):
+        return None
+    density = sp.exp(-Z**2 / (2 * S)) / sp.sqrt(2 * sp.pi * S)
+    try:
+        with _time_limit(time_limit):
+            res = sp.integrate(sp.expand(f * density), (Z, -sp.oo, sp.oo), conds="none")
+    except TimeoutError:
+        return None
+    if res.has(sp.Integral) or res.has(sp.nan) or res.has(sp.zoo):
+        return None
+    return sp.simplify(res)
+
+
+def _gamma_moment(p) -> sp.Expr:
+    """E_{N(0,s)}[z^p Theta(z)] = 1/2 * 2^{p/2} Gamma((p+1)/2)/sqrt(pi) * s^{p/2}, p > -1."""
+    return sp.Rational(1, 2) * 2 ** (p / 2) * sp.gamma((p + 1) / 2) / sp.sqrt(sp.pi) * S ** (p / 2)
+
+
+def _nodes_note(act: Activation) -> str:
+    return "" if act.family == "generic" else f"; {act.family}"
+
+
+def expect_phi_prime_sq(act: Activation, *, nodes: int = DEFAULT_NODES, try_sympy: bool = True) -> GaussianExpectation:
+    """``E_{z~N(0,s)}[phi'(z)^2]`` (so that e^Omega = sigma_w^2 times this at s = sigma_w^2 u + sigma_b^2)."""
+    q = "E[phi'(z)^2]"
+    if act.family == "arccos":
+        m = act.m
+        act.prime()  # raises for m = 0
+        if m.is_number and not m > sp.Rational(1, 2):
+            raise DegenerateMetricError(
+                f"arc-cosine degree m={m} <= 1/2: E[phi'^2] = m^2 E[z^(2m-2) Theta(z)] diverges at z = 0, "
+                "the metric is infinite")
+        expr = sp.simplify(m**2 * _gamma_moment(2 * m - 2))
+        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"))
+    if act.family == "erf":
+        c = 2 if act.convention == "sqrt2" else 4
+        expr = sp.Integer(c) / sp.pi / sp.sqrt(1 + c * S)
+        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format(f"{act.name}, Williams 1997"))
+    f = act.prime() ** 2
+    return _generic(q, f, nodes, try_sympy)
+
+
+def expect_phi_sq(act: Activation, *, nodes: int = DEFAULT_NODES, try_sympy: bool = True) -> GaussianExpectation:
+    """``E_{z~N(0,s)}[phi(z)^2]`` (the kernel on the diagonal; used by the deep recursion T7)."""
+    q = "E[phi(z)^2]"
+    if act.family == "arccos":
+        expr = sp.simplify(_gamma_moment(2 * act.m))
+        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"))
+    if act.family == "erf":
+        c = 1 if act.convention == "sqrt2" else 2
+        expr = 2 / sp.pi * sp.asin(c * S / (1 + c * S))
+        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format(f"{act.name}, Williams 1997"))
+    return _generic(q, act.expr**2, nodes, try_sympy)
+
+
+def _generic(q: str, f: sp.Expr, nodes: int, try_sympy: bool) -> GaussianExpectation:
+    expr = integrate_gaussian(f) if try_sympy else None
+    if expr is not None:
+        return GaussianExpectation(q, f, expr, INTEGRATED)
+    why = "" if try_sympy else "; SymPy not tried"
+    return GaussianExpectation(q, f, None, QUADRATURE.format(nodes, why), nodes=nodes)

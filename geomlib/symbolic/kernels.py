@@ -1,0 +1,169 @@
+"""NNGP kernels of one hidden layer and their metrics on the diagonal (SPEC T1a, T5, T6).
+
+For ``z_x = w.x + b``, ``w ~ N(0, sigma_w^2 I)``, ``b ~ N(0, sigma_b^2)``, the kernel
+``k(x, y) = E[phi(z_x) phi(z_y)]`` depends on x, y only through
+
+    a = q_xx = sigma_w^2 |x|^2 + sigma_b^2,   b = q_yy,   c = q_xy = sigma_w^2 x.y + sigma_b^2.
+
+* arc-cosine degree m (Cho & Saul 2009, without their factor 2; integer m >= 0)::
+
+      k = (ab)^{m/2} / (2 pi) J_m(theta),   cos theta = c / sqrt(ab),
+      J_m(theta) = (-1)^m sin(theta)^{2m+1} (1/sin(theta) d/dtheta)^m ((pi - theta)/sin(theta))
+
+  (J_0 = pi - theta, J_1 = sin + (pi - theta) cos, J_2 = 3 sin cos + (pi - theta)(1 + 2 cos^2)).
+* erf(z/sqrt 2) (Williams 1997): ``k = 2/pi asin(c / sqrt((1+a)(1+b)))``; erf(z): replace q by 2q.
+
+:meth:`DotProductKernel.metric` takes the metric g = d_x d_y k |_{y=x} **as an exact limit**: the
+arc-cosine kernels are singular on the diagonal (theta = 0, where d theta/dc is infinite) while
+their metric is finite for m >= 1. With x = (r, 0) and y = (r, t) (perpendicular approach; the
+limit is path independent because k is C^2 there for m >= 1), chain rule gives
+
+    g_11 = sigma_w^2 K_c + sigma_w^4 u (4 K_ab + 2 K_ac + 2 K_bc + K_cc),   g_22 = sigma_w^2 (K_c + 2 tau^2 K_bc)
+
+at a = q(u), b = a + tau^2, c = a, tau = sigma_w t; on this path tan(theta) = tau / sqrt(a), so
+every term is an explicit function of theta whose series at theta = 0 gives the limit. The
+distance form ``(k(y,y) - 2k(x,y) + k(x,x)) / t^2 -> g_22`` is checked too: it diverges exactly
+when the kernel has a cusp (degree 0), and then :class:`DegenerateMetricError` is raised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .activations import Activation, DegenerateMetricError, activation as _as_activation
+from .metric import RotationInvariantMetric, check_sigma
+from .rotation import U
+
+QA, QB, QC = sp.symbols("q_xx q_yy q_xy", positive=True)
+THETA = sp.Symbol("theta", positive=True)
+
+
+def arccos_J(m: int) -> sp.Expr:
+    """Cho-Saul angular function J_m(theta) (integer m >= 0)."""
+    if not (isinstance(m, (int, sp.Integer)) and int(m) >= 0):
+        raise ValueError(f"the closed-form arc-cosine kernel needs an integer degree m >= 0, got {m!r}")
+    f = (sp.pi - THETA) / sp.sin(THETA)
+    for _ in range(int(m)):
+        f = sp.diff(f, THETA) / sp.sin(THETA)
+    return sp.expand(sp.simplify((-1) ** int(m) * sp.sin(THETA) ** (2 * int(m) + 1) * f))
+
+
+@dataclass
+class DotProductKernel:
+    """NNGP kernel ``K(q_xx, q_yy, q_xy)`` of a one-hidden-layer network.
+
+    ``K``: expression in ``QA, QB, QC``; ``K_theta``: the same in ``QA, QB, THETA`` (when the kernel is
+    singular on the diagonal); ``diagonal``: K(q, q, q) as an expression in ``QA``;
+    ``degree``: homogeneity degree in (a, b, c) when homogeneous (arc-cosine: m).
+    """
+
+    name: str
+    activation: Activation
+    sigma_w: sp.Expr
+    sigma_b: sp.Expr
+    K: sp.Expr
+    diagonal: sp.Expr
+    K_theta: sp.Expr | None = None
+    degree: int | None = None
+
+    def q(self, x_dot_y) -> sp.Expr:
+        return self.sigma_w**2 * x_dot_y + self.sigma_b**2
+
+    def expr(self, x, y) -> sp.Expr:
+        """k(x, y) in explicit coordinates (sequences of symbols of equal length)."""
+        x, y = sp.Matrix(list(x)), sp.Matrix(list(y))
+        if x.shape != y.shape or len(x) < 1:
+            raise ValueError("x and y must have the same length d >= 1")
+        return self.K.subs({QA: self.q(x.dot(x)), QB: self.q(y.dot(y)), QC: self.q(x.dot(y))}, simultaneous=True)
+
+    def metric(self) -> RotationInvariantMetric:
+        """g = A(u) I + B(u) x x^T from d_x d_y k at y = x (exact limit; see module docstring)."""
+        sw2 = self.sigma_w**2
+        qu = self.q(U)
+        if self.K_theta is None:
+            K = self.K
+            Kc = sp.diff(K, QC)
+            X = 4 * sp.diff(K, QA, QB) + 2 * sp.diff(K, QA, QC) + 2 * sp.diff(K, QB, QC) + sp.diff(K, QC, 2)
+            on = {QA: qu, QB: qu, QC: qu}
+            Lc, LX = (sp.simplify(e.subs(on, simultaneous=True)) for e in (Kc, X))
+            if any(e.has(sp.zoo, sp.nan, sp.oo, -sp.oo) for e in (Lc, LX)):
+                raise DegenerateMetricError(f"{self.name}: the kernel's derivatives are infinite on the diagonal")
+            A, B = sw2 * Lc, sw2**2 * LX
+            how = "T1a: d_x d_y k at y = x (regular on the diagonal, direct substitution)"
+        else:
+            Lc, LX, Lbc, Ld = self._theta_limits()
+            Lc, LX, Lbc, Ld = (e.subs(QA, qu) for e in (Lc, LX, Lbc, Ld))
+            if sp.simplify(Ld - (Lc + 2 * Lbc)) != 0:
+                raise AssertionError(f"{self.name}: distance form {Ld} disagrees with d_x d_y k = {Lc + 2 * Lbc}")
+            A = sp.simplify(sw2 * (Lc + 2 * Lbc))
+            B = sp.simplify(sw2**2 * LX - 2 * sw2 * Lbc / U)
+            how = "T1a: exact limit y -> x of d_x d_y k (series in theta along the perpendicular approach)"
+        return RotationInvariantMetric(sp.simplify(A), sp.simplify(B), label=f"{self.name} kernel", method=how)
+
+    def _theta_limits(self):
+        a, b = QA, QB
+        K = self.K_theta
+        ta = sp.cot(THETA) / (2 * a)
+        tb = sp.cot(THETA) / (2 * b)
+        tc = -1 / (sp.sqrt(a * b) * sp.sin(THETA))
+
+        def Da(f):
+            return sp.diff(f, a) + ta * sp.diff(f, THETA)
+
+        def Db(f):
+            return sp.diff(f, b) + tb * sp.diff(f, THETA)
+
+        def Dc(f):
+            return tc * sp.diff(f, THETA)
+
+        KbcK = Db(Dc(K))
+        X = 4 * Da(Db(K)) + 2 * Da(Dc(K)) + 2 * KbcK + Dc(Dc(K))
+        tau2 = a * sp.tan(THETA) ** 2
+        D = (self.diagonal.subs(QA, b) - 2 * K + self.diagonal) / tau2
+        m = self.degree
+        # homogeneity K(l a, l b, l c) = l^m K lets us set a = 1 and restore the power of a
+        parts = [(Dc(K), None if m is None else m - 1), (X, None if m is None else m - 2),
+                 (tau2 * KbcK, None if m is None else m - 1), (D, None if m is None else m - 1)]
+        names = ["d_c k", "X = 4k_ab + 2k_ac + 2k_bc + k_cc", "tau^2 k_bc", "distance form D/tau^2"]
+        out = []
+        for (e, power), nm in zip(parts, names):
+            e = e.subs(b, a / sp.cos(THETA) ** 2)
+            if power is not None:
+                e = e.subs(a, 1)
+            ser = sp.series(e, THETA, 0, 1).removeO()
+            if ser.has(THETA) or ser.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+                raise DegenerateMetricError(
+                    f"{self.name}: {nm} diverges as y -> x ({sp.simplify(ser)} with theta -> 0): the kernel has a "
+                    "cusp on the diagonal, so the metric is infinite (degree-0 arc-cosine: E[delta^2] = oo; SPEC T6)")
+            lim = sp.nsimplify(sp.simplify(ser)) if power is not None else sp.simplify(ser)
+            out.append(lim * a**power if power is not None else lim)
+        return out
+
+
+def nngp_kernel(act, sigma_w=1, sigma_b=1) -> DotProductKernel:
+    """Closed-form NNGP kernel of ``act`` (arc-cosine of integer degree, erf in either convention).
+
+    Other activations have no closed-form kernel here (their *metric* is still available from
+    :func:`geomlib.symbolic.shallow_metric`, which needs only E[phi'^2]): NotImplementedError.
+    """
+    act = _as_activation(act)
+    sw, sb = check_sigma("sigma_w", sigma_w), check_sigma("sigma_b", sigma_b)
+    if act.family == "arccos":
+        m = act.m
+        if not (m.is_Integer and m >= 0):
+            raise NotImplementedError(f"closed-form arc-cosine kernel needs an integer degree, got m = {m} "
+                                      "(the metric for general m comes from shallow_metric)")
+        m = int(m)
+        Kt = (QA * QB) ** sp.Rational(m, 2) / (2 * sp.pi) * arccos_J(m)
+        K = Kt.subs(THETA, sp.acos(QC / sp.sqrt(QA * QB)))
+        diag = sp.factorial2(2 * m - 1) * QA**m / 2
+        name = act.name if m >= 2 else f"{act.name} (arc-cosine m={m})"
+        return DotProductKernel(name, act, sw, sb, K, diag, K_theta=Kt, degree=m)
+    if act.family == "erf":
+        c = 1 if act.convention == "sqrt2" else 2
+        K = 2 / sp.pi * sp.asin(c * QC / sp.sqrt((1 + c * QA) * (1 + c * QB)))
+        diag = 2 / sp.pi * sp.asin(c * QA / (1 + c * QA))
+        return DotProductKernel(act.name, act, sw, sb, K, diag)
+    raise NotImplementedError(f"no closed-form NNGP kernel for {act.name}; its metric comes from "
+                              "shallow_metric(...) (T3), by SymPy integration or Gauss-Hermite quadrature")
