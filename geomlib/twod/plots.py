@@ -97,7 +97,7 @@ def plot_fields(fields: dict, epochs, *, layer: int = 1, units: bool = False, da
     return fig
 
 
-def plot_layers(fields: dict, epochs, *, quantity: str = "log10_vol", R_cap: float = 1e4, title: str = ""):
+def plot_layers(fields: dict, epochs, *, quantity: str = "log10_vol", R_cap: float = 1e6, title: str = ""):
     """Rows = epochs; columns = hidden layers. ``log10_vol``: one colour scale per row shared by the
     layers (SPEC F3). ``R``: one symmetric clipping per panel (curvature grows by orders of magnitude
     with depth, so a shared scale would blank the first layer)."""
@@ -113,7 +113,7 @@ def plot_layers(fields: dict, epochs, *, quantity: str = "log10_vol", R_cap: flo
             kw = dict(cmap="viridis", vmin=min(np.nanmin(v) for v in vals), vmax=max(np.nanmax(v) for v in vals))
         for ax, l, v in zip(row, layers, vals):
             if quantity == "R":
-                c = _robust_clip(v, R_cap)
+                c = _robust_clip(v, R_cap, q=0.95)
                 im = ax.pcolormesh(X, Y, np.clip(v, -c, c), shading="auto", cmap="coolwarm", vmin=-c, vmax=c)
                 fig.colorbar(im, ax=ax, label=f"$R$ (clipped at ±{c:.3g})", shrink=0.9)
             else:
@@ -171,14 +171,15 @@ def plot_delta(tables, *, group: str = "width", ax=None, title: str = ""):
 
 
 def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5, title: str = ""):
-    """Initial log10 volume fields of several widths beside the infinite-width prediction (SPEC T3),
-    and every grid point's value against ``|x|`` with the predicted curve.
+    """Initial log10 volume fields of several widths beside the infinite-width prediction (SPEC T3)
+    on one colour scale (first figure), and every grid point's value against ``|x|`` with the
+    predicted curve (second figure). Returns both figures.
 
     ``fields_by_width``: ``{label: snapshot_fields at init}`` (shallow); ``theory_fn(r) -> log10 vol``.
     """
     labels = list(fields_by_width)
-    fig, axes = plt.subplots(1, len(labels) + 2, figsize=(3.3 * (len(labels) + 2), 3.6), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1] * (len(labels) + 1) + [1.5]})
+    ncol = len(labels) + 1
+    fig, axes = plt.subplots(1, ncol, figsize=(min(2.9 * ncol + 1, 14), 3.2), constrained_layout=True)
     f0 = fields_by_width[labels[0]]
     X, Y = _mesh(f0)
     th = theory_fn(np.hypot(X, Y))
@@ -191,23 +192,23 @@ def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5,
         Xk, Yk = _mesh(f)
         ax.pcolormesh(Xk, Yk, f["layers"][1]["log10_vol"], cmap="viridis", vmin=vmin, vmax=vmax, shading="auto")
         ax.set_title(f"init, {k}", fontsize=9)
-    for ax in axes[:-1]:
+    for ax in axes:
         _square(ax)
-    fig.colorbar(im, ax=list(axes[:-1]), label=r"$\log_{10}\sqrt{\det g}$", shrink=0.85)
-    ax = axes[-1]
+    fig.colorbar(im, ax=list(axes), label=r"$\log_{10}\sqrt{\det g}$", shrink=0.85)
+    if title:
+        fig.suptitle(title)
+    fig2, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
     r = np.linspace(0, r_max * math.sqrt(2), 200)
     for i, k in enumerate(labels):
         f = fields_by_width[k]
         Xk, Yk = _mesh(f)
-        ax.scatter(np.hypot(Xk, Yk).ravel(), f["layers"][1]["log10_vol"].ravel(), s=2, alpha=0.35,
+        ax.scatter(np.hypot(Xk, Yk).ravel(), f["layers"][1]["log10_vol"].ravel(), s=3, alpha=0.35,
                    color=plt.get_cmap("tab10")(i), label=k)
-    ax.plot(r, theory_fn(r), "k", lw=2, label="infinite width")
+    ax.plot(r, theory_fn(r), "k", lw=2, label="infinite width (T3)")
     ax.set_xlabel(r"$\Vert x\Vert$")
     ax.set_ylabel(r"$\log_{10}\sqrt{\det g}$")
-    ax.legend(fontsize=7, markerscale=4)
-    if title:
-        fig.suptitle(title)
-    return fig
+    ax.legend(fontsize=8, markerscale=4)
+    return fig, fig2
 
 
 def plot_R_vs_authors(f: dict, *, layer: int = 1, title: str = ""):
