@@ -352,6 +352,9 @@ def check_rotation_symmetry(act=None, *, sigma_w: float = 1.0, sigma_b: float = 
 # ------------------------------------------------------------------------------------- T4
 def check_rotation_invariant(dims: Sequence[int] = (2, 3, 4)) -> Check:
     """T4 / C8: closed forms = brute force (symbolic jets in each d; explicit matrices at points)."""
+    from .autodiff import scalar_curvature_autodiff
+    from .bridge import metric_to_torch
+
     c = Check("Rotation-invariant metrics", "T4a (A, B), T4b (Omega), T4c (power law) = Christoffel route", "SPEC T4, C8")
     d_sym = sp.Symbol("d", positive=True, integer=True)
     for d in dims:
@@ -384,9 +387,10 @@ def check_rotation_invariant(dims: Sequence[int] = (2, 3, 4)) -> Check:
             pt = pts[d]
             xs = sp.symbols(f"x1:{d + 1}", real=True)
             R_closed = float(m.scalar_curvature(d, simplify=False).subs(U, _u(pt)))
-            R_brute = float(scalar_curvature_at(m.matrix(xs), xs, dict(zip(xs, pt))))
+            # brute force on the explicit d x d matrix: lambdify, autograd 2-jet, lowered Riemann
+            R_brute = scalar_curvature_autodiff(metric_to_torch(m.matrix(xs), xs), torch.tensor([pt])).item()
             c.value(f"{label}, d={d}: T4a", R_closed, ref, tol=1e-9)
-            c.value(f"{label}, d={d}: Christoffel route - T4a", R_brute, R_closed, tol=1e-10)
+            c.value(f"{label}, d={d}: brute force (explicit matrix, autodiff jets) - T4a", R_brute, R_closed, tol=1e-10)
     return c
 
 
@@ -496,7 +500,9 @@ def check_deep(*, widths: Sequence[int] = (500, 2000), repeats: int = 4, mc_widt
     gmc = random_deep_metrics(acts.erf("sqrt2"), x, [mc_width, mc_width], sw_f, sb_f, seed=seed, device=device)
     for l, gm in enumerate(gmc):
         ref = ms[l].evaluate(x)
-        c.value(f"width {mc_width}, layer {l + 1}: relative error", relative_error(gm.cpu(), ref).item(), 0, tol=0.1)
+        # one draw: O(n^-1/2) fluctuations with a prefactor of a few (SPEC C14: 2-5% at n = 6000)
+        c.value(f"width {mc_width}, layer {l + 1}: relative error (one net)", relative_error(gm.cpu(), ref).item(), 0,
+                tol=6 / math.sqrt(mc_width))
     errs = [[relative_error(random_deep_metrics(acts.erf("sqrt2"), x, [n, n], sw_f, sb_f, seed=seed + 7 * n + r,
                                                 device=device)[1].cpu(), g2[None]).item() for r in range(repeats)]
             for n in widths]

@@ -220,7 +220,8 @@ def _quadrature_integrand(E: GaussianExpectation):
     return to_torch(E.integrand, (Z,))
 
 
-def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol], *, form: str = "mixed") -> sp.Matrix:
+def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol], *, form: str = "mixed",
+                       at: Sequence | None = None) -> sp.Matrix:
     """Metric on the diagonal of an explicit kernel k(x, y) (SPEC T1a), shape=[d, d]::
 
         mixed:     g_{mu nu} = d_{x_mu} d_{y_nu} k |_{y=x}
@@ -228,8 +229,10 @@ def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol
 
     Differentiates first, then sets y = x. Where that is singular (e.g. arccos/arcsin kernels whose
     argument reaches 1 on the diagonal) it takes the limit along y = x + t e_d exactly (series in t)
-    and raises :class:`DegenerateMetricError` if the limit is infinite. For dot-product kernels the
-    faster exact route is :meth:`geomlib.symbolic.kernels.DotProductKernel.metric`.
+    and raises :class:`DegenerateMetricError` if the limit is infinite. ``at``: exact coordinates
+    (e.g. rationals) to evaluate at, substituted after differentiating and before the limit; needed
+    when the limit at a general symbolic point involves signs SymPy cannot decide (|.| terms).
+    For dot-product kernels the faster exact route is :meth:`geomlib.symbolic.kernels.DotProductKernel.metric`.
     """
     x, y = tuple(x), tuple(y)
     d = len(x)
@@ -242,15 +245,23 @@ def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol
         M = sp.Matrix(d, d, lambda i, j: sp.diff(kxx, x[i], x[j]) / 2 - sp.diff(k, y[i], y[j]))
     else:
         raise ValueError(f"form must be 'mixed' or 'diagonal', got {form!r}")
-    on_diag = dict(zip(y, x))
+    point = {} if at is None else dict(zip(x, [sp.nsimplify(v, rational=True) for v in at]))
+    if at is not None and len(at) != d:
+        raise ValueError(f"'at' must give {d} coordinates, got {len(at)}")
+    on_diag = {y[q]: point.get(x[q], x[q]) for q in range(d)}
     out = sp.zeros(d, d)
     t = sp.Symbol("t", positive=True)
     for i in range(d):
         for j in range(i, d):
-            val = M[i, j].subs(on_diag, simultaneous=True)
+            val = M[i, j].subs(point).subs(on_diag, simultaneous=True)
             if val.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-                path = {y[q]: x[q] + (t if q == d - 1 else 0) for q in range(d)}
-                ser = sp.series(M[i, j].subs(path, simultaneous=True), t, 0, 1).removeO()
+                path = {y[q]: point.get(x[q], x[q]) + (t if q == d - 1 else 0) for q in range(d)}
+                try:
+                    ser = sp.series(M[i, j].subs(point).subs(path, simultaneous=True), t, 0, 1).removeO()
+                except NotImplementedError as exc:
+                    raise NotImplementedError(
+                        f"SymPy cannot take the diagonal limit of g[{i},{j}] at a symbolic point ({exc}); pass exact "
+                        "coordinates with at=(...) or use DotProductKernel.metric()") from None
                 if ser.has(t) or ser.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
                     raise DegenerateMetricError(f"g[{i},{j}] diverges on the diagonal: the kernel is not "
                                                 "twice differentiable at y = x, the metric is infinite")
