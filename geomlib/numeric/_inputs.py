@@ -29,7 +29,7 @@ def quiet_forward_ad() -> None:
         load()
 
 
-_FLOATS = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+_FLOATS = (torch.float64, torch.float32)
 
 
 def as_points(x, in_shape: Sequence[int] | None = None, *, name: str = "x"):
@@ -44,7 +44,8 @@ def as_points(x, in_shape: Sequence[int] | None = None, *, name: str = "x"):
         except Exception as exc:  # noqa: BLE001 - re-raised with a clear message
             raise TypeError(f"{name} must be a torch.Tensor (or array-like of numbers), got {type(x).__name__}") from exc
     if x.dtype not in _FLOATS:
-        raise TypeError(f"{name} has dtype {x.dtype}: pass a real floating tensor (float64 recommended)")
+        raise TypeError(f"{name} has dtype {x.dtype}: pass float64 (recommended) or float32; integer, complex "
+                        "and half-precision inputs are not supported for geometry")
     if in_shape is None:
         if x.ndim in (1, 3):
             in_shape, single = tuple(x.shape), True
@@ -66,8 +67,10 @@ def as_points(x, in_shape: Sequence[int] | None = None, *, name: str = "x"):
         raise ValueError(f"{name} is an empty batch (N = 0)")
     if xb.numel() == 0:
         raise ValueError(f"{name} has a zero-sized input shape {tuple(in_shape)}")
-    bad = ~torch.isfinite(xb)
-    if bad.any():
+    if not bool(torch.isfinite(xb.sum())):  # one cheap pass; locate the culprits only if needed
+        bad = ~torch.isfinite(xb)
+        if not bad.any():
+            return xb, single, tuple(in_shape)  # finite values whose sum overflowed
         rows = bad.reshape(xb.shape[0], -1).any(dim=1).nonzero().flatten()
         raise ValueError(f"{name} has non-finite values at {len(rows)} point(s), first index {int(rows[0])}")
     return xb, single, tuple(in_shape)

@@ -101,8 +101,8 @@ def scalar_curvature(f: Callable, x, *, normalize: bool = True, route: str = "ga
     Standard convention (unit 2-sphere +2; SPEC §2.4). ``route="gauss"`` (default): Jacobian and
     Hessian only; ``route="metric"``: nested autodiff of ``g`` (third derivatives), the generic
     Christoffel route of :func:`scalar_curvature_from_metric`, for checks. ``normalize`` divides g
-    by the width n (R scales by n: R is unchanged up to the factor 1/n -> R * n). See the module
-    docstring for ``max_cond`` / ``on_singular``. The authors' convention is 3R for shallow nets:
+    by the width n (SPEC §2.2), which multiplies R by n. See the module docstring for
+    ``max_cond`` / ``on_singular``. The authors' convention is 3R for shallow nets:
     :func:`geomlib.numeric.authors_curvature`.
     """
     if route not in ("gauss", "metric"):

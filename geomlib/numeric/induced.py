@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
-from ._inputs import as_points, auto_chunk, check_eval_mode, check_outputs, output_dim
+from ._inputs import as_points, auto_chunk, check_eval_mode, output_dim
 from .jacobian import closed_form_supported
 from .linops import SequentialJacobian
 from .stacked import UnsupportedOp, stacked_jvp
@@ -62,11 +62,34 @@ def _check_directions(V, xb: torch.Tensor, in_shape: tuple, single: bool) -> tup
     return V, shared
 
 
-def _tangent_outputs(f, xc, Vc, shared, route, normalize):
-    """Tangent outputs ``J~ v_a`` at the chunk: shape=[k, B, n]."""
+def _chunk_gram(f, xc, Vc, shared, route, normalize):
+    """Induced metric at the chunk, shape=[B, k, k]."""
     if route == "closed":
         op = SequentialJacobian(f, xc, normalize)
-        return op.jvp_shared(Vc) if shared else op.jvp(Vc)
+        if shared:
+            return op.induced_gram_shared(Vc)
+        T = op.jvp(Vc)
+    else:
+        T = _tangent_outputs(f, xc, Vc, shared, route, normalize)
+    return gram_of_tangents(T)
+
+
+def gram_of_tangents(T: torch.Tensor) -> torch.Tensor:
+    """``G[b, a, c] = T[a, b] . T[c, b]`` for T shape=[k, B, n] -> [B, k, k] (row dot products for
+    small k: no transposed copies of T)."""
+    k = T.shape[0]
+    if k > 4:
+        return torch.einsum("abj,cbj->bac", T, T)
+    G = T.new_empty(T.shape[1], k, k)
+    for a in range(k):
+        for c in range(a, k):
+            G[:, a, c] = torch.linalg.vecdot(T[a], T[c])
+            G[:, c, a] = G[:, a, c]
+    return G
+
+
+def _tangent_outputs(f, xc, Vc, shared, route, normalize):
+    """Tangent outputs ``J~ v_a`` at the chunk: shape=[k, B, n]."""
     if route == "stacked":
         T = stacked_jvp(f, xc, Vc, shared=shared)[1]
         T = T.reshape(T.shape[0], T.shape[1], -1)
@@ -111,15 +134,17 @@ def induced_metric(f: Callable, x, V, *, normalize: bool = True, chunk_size: int
         xc = xb[s:s + step]
         Vc = V if shared else V[:, s:s + step]
         try:
-            T = _tangent_outputs(f, xc, Vc, shared, route, normalize)  # [k, B, n]
+            G = _chunk_gram(f, xc, Vc, shared, route, normalize)
         except UnsupportedOp:
             if mode == "stacked":
                 raise
             route = "jvp"  # an op the stacked engine cannot split: generic forward mode
-            T = _tangent_outputs(f, xc, Vc, shared, route, normalize)
-        check_outputs(T.reshape(k * T.shape[1], -1), k * T.shape[1], what="J v")
-        G = torch.einsum("abj,cbj->bac", T, T)
+            G = _chunk_gram(f, xc, Vc, shared, route, normalize)
         out[s:s + step] = 0.5 * (G + G.transpose(-1, -2))
+    bad = ~torch.isfinite(out).reshape(N, -1).all(dim=1)
+    if bad.any():
+        raise ValueError(f"J v is not finite at {int(bad.sum())} point(s), first index {int(bad.nonzero()[0])}: "
+                         "f or its derivative is not finite there")
     return out[0] if single else out
 
 

@@ -14,6 +14,7 @@ The batched routes require ``f`` to act on each sample independently (eval-mode 
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Sequence
 
 import torch
@@ -114,7 +115,7 @@ def jacobian_chunks(f: Callable, xb: torch.Tensor, in_shape, *, mode="auto", chu
     step = auto_chunk(chunk_size, per_point, xb.shape[0])
     for s in range(0, xb.shape[0], step):
         xc = xb[s:s + step]
-        with torch.enable_grad() if route == "rev" else _nullctx():
+        with torch.enable_grad() if route == "rev" else contextlib.nullcontext():
             if route == "closed":
                 with torch.no_grad():
                     J = sequential_forward_jacobian(f, xc)[1]
@@ -123,19 +124,13 @@ def jacobian_chunks(f: Callable, xb: torch.Tensor, in_shape, *, mode="auto", chu
             else:
                 J = _jac_rev(g, xc, n, d, tangent_chunk)
         J = J.detach()
-        bad = ~torch.isfinite(J).reshape(J.shape[0], -1).all(dim=1)
+        bad = ~torch.isfinite(J.reshape(J.shape[0], -1).sum(dim=1))  # one pass; NaN/inf propagate
+        if bad.any():
+            bad = ~torch.isfinite(J).reshape(J.shape[0], -1).all(dim=1)  # (a sum may just overflow)
         if bad.any():
             raise ValueError(f"Jacobian has non-finite entries at {int(bad.sum())} point(s), first index "
                              f"{s + int(bad.nonzero()[0])}: f or its derivative is not finite there")
         yield s, J
-
-
-class _nullctx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
 
 
 def jacobian(f: Callable, x, *, mode: str = "auto", chunk_size: int | None = None,

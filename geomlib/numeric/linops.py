@@ -23,6 +23,22 @@ from ._inputs import check_eval_mode, check_outputs
 from .jacobian import closed_form_supported
 
 
+def _act_and_derivative(m: nn.Module, h: torch.Tensor):
+    """``(phi(h), phi'(h))`` for an elementwise activation module: closed forms for the common ones,
+    one forward-mode pass (tangent of ones) otherwise."""
+    if isinstance(m, nn.Sigmoid):
+        y = torch.sigmoid(h)
+        return y, y - y * y
+    if isinstance(m, nn.Tanh):
+        y = torch.tanh(h)
+        return y, 1 - y * y
+    if isinstance(m, nn.ReLU):
+        return torch.relu(h), (h > 0).to(h.dtype)
+    if isinstance(m, nn.Identity):
+        return h, torch.ones_like(h)
+    return jvp(m, (h,), (torch.ones_like(h),))
+
+
 class SequentialJacobian:
     """Closed-form ``J`` operator of a Linear/activation ``nn.Sequential`` at points ``xb``."""
 
@@ -40,7 +56,7 @@ class SequentialJacobian:
                     h = nn.functional.linear(h, m.weight, m.bias)
                     self.layers.append(("lin", m.weight.detach()))
                 else:
-                    h, D = jvp(m, (h,), (torch.ones_like(h),))
+                    h, D = _act_and_derivative(m, h)
                     self.layers.append(("act", D))
         self.out = h
         self.n = h.shape[1]
@@ -65,6 +81,31 @@ class SequentialJacobian:
         if t.shape[1] != self.B:
             t = t.expand(t.shape[0], self.B, t.shape[-1])
         return t * self.scale
+
+    def induced_gram_shared(self, V: torch.Tensor) -> torch.Tensor:
+        """``G = (J~ V)^T (J~ V)`` for k directions shared by all points: V shape=[k, *in_shape] ->
+        [B, k, k]. After the first Linear layer the tangents are the same at every point; when only
+        elementwise layers follow (a shallow net), ``G_ab = sum_j Dtot_j^2 (W v_a)_j (W v_b)_j`` is a
+        single [B, n] x [n, k^2] product and no per-point tangent is ever formed."""
+        k = V.shape[0]
+        t = V.reshape(k, 1, self.d)
+        for i, (kind, M) in enumerate(self.layers):
+            if kind == "lin":
+                t = t @ M.T
+                continue
+            rest = self.layers[i:]
+            if t.shape[1] == 1 and all(kd == "act" for kd, _ in rest):
+                D2 = rest[0][1] ** 2
+                for _, Dm in rest[1:]:
+                    D2 = D2 * Dm ** 2
+                WV = t[:, 0, :]  # [k, n]
+                P = (WV[:, None, :] * WV[None, :, :]).reshape(k * k, -1)
+                G = (D2 @ P.T).reshape(self.B, k, k)
+                return G * self.scale ** 2
+            t = M * t
+        from .induced import gram_of_tangents
+
+        return gram_of_tangents(t.expand(k, self.B, t.shape[-1]) * self.scale)
 
     def vjp(self, u: torch.Tensor) -> torch.Tensor:
         """``J~^T u``: u shape=[..., B, n] -> [..., B, d]."""

@@ -85,10 +85,16 @@ def _linear(func, args, kwargs, k, N):
     a.update(kwargs or {})
     if isinstance(a.get("weight"), _Stacked) or isinstance(a.get("bias"), _Stacked):
         raise UnsupportedOp("linear weights that depend on the input")
+    x, W, b = _raw(a["input"]), a["weight"], a.get("bias")
     with torch._C.DisableTorchFunctionSubclass():
-        out = F.linear(_raw(a["input"]), a["weight"])
-        if a.get("bias") is not None:
-            out = _add_to_primal(out, N, a["bias"])
+        if b is None or x.ndim != 2:
+            out = F.linear(x, W)
+            if b is not None:
+                out = _add_to_primal(out, N, b)
+        else:  # bias folded into the primal rows' GEMM
+            out = x.new_empty(x.shape[0], W.shape[0])
+            torch.addmm(b, x[:N], W.T, out=out[:N])
+            torch.mm(x[N:], W.T, out=out[N:])
     return _wrap(out, k, N)
 
 
@@ -120,11 +126,16 @@ def _batch_norm(func, args, kwargs, k, N):
 # Fused "backward" kernels give phi'(x) * v in one pass for the common activations:
 # name -> (forward, (tangents, primal input, primal output) -> phi'(x) * tangents)
 _aten = torch.ops.aten
+# (forward writing into ``out``, derivative-times-tangent writing into ``out``)
 _FUSED = {
-    "gelu": (F.gelu, lambda t, z, y: _aten.gelu_backward(t, z)),
-    "sigmoid": (torch.sigmoid, lambda t, z, y: _aten.sigmoid_backward(t, y)),
-    "tanh": (torch.tanh, lambda t, z, y: _aten.tanh_backward(t, y)),
-    "relu": (torch.relu, lambda t, z, y: _aten.threshold_backward(t, z, 0)),
+    "gelu": (lambda z, out: _aten.gelu.out(z, out=out),
+             lambda t, z, y, out: _aten.gelu_backward.grad_input(t, z, grad_input=out)),
+    "sigmoid": (lambda z, out: torch.sigmoid(z, out=out),
+                lambda t, z, y, out: _aten.sigmoid_backward.grad_input(t, y, grad_input=out)),
+    "tanh": (lambda z, out: torch.tanh(z, out=out),
+             lambda t, z, y, out: _aten.tanh_backward.grad_input(t, y, grad_input=out)),
+    "relu": (lambda z, out: torch.clamp_min(z, 0, out=out),
+             lambda t, z, y, out: _aten.threshold_backward.grad_input(t, z, 0, grad_input=out)),
 }
 
 
@@ -146,9 +157,8 @@ def _elementwise(func, args, kwargs, k, N):
         out = torch.empty_like(xr)
         fused = _FUSED.get(name) if not rest and kw.get("approximate", "none") == "none" else None
         if fused is not None:
-            y = fused[0](P)
-            out[:N] = y
-            out[N:].view(shp).copy_(fused[1](T, P.expand(shp), y.expand(shp)))
+            y = fused[0](P, out[:N])
+            fused[1](T, P.expand(shp), y.expand(shp), out[N:].view(shp))
         else:
             y, dy = jvp(lambda z: func(z, *rest, **kw), (P,), (torch.ones_like(P),))
             out[:N] = y
