@@ -274,3 +274,17 @@ def test_finite_width_approaches_infinite_width_erf():
         errs.append(abs(gn.shallow_curvature(W, b, x, "erf").item() - ref))
     assert errs[1] < 0.05 * abs(ref)
     assert errs[1] < errs[0]
+
+
+def test_infinite_width_metric_from_geomlib_symbolic():
+    """geomlib.symbolic's T3 erf metric (SymPy, lambdified to torch): our metric route = its T4a
+    closed form = the SPEC C10 number, and R(Qx) = R(x) (rotation invariance)."""
+    from geomlib.symbolic import erf, shallow_metric
+
+    g = shallow_metric(erf(), sp.Rational(13, 10), sp.Rational(7, 10))
+    pts = torch.tensor([[0.3, -0.5], [1.2, 0.4], [-0.6, 0.9]])
+    R = gn.scalar_curvature_from_metric(g.metric_fn(), pts)
+    torch.testing.assert_close(R, g.curvature(pts), rtol=1e-10, atol=1e-12)
+    assert R[0].item() == pytest.approx(-1.0307744355, abs=1e-9)
+    Q = torch.tensor([[math.cos(0.7), -math.sin(0.7)], [math.sin(0.7), math.cos(0.7)]])
+    torch.testing.assert_close(gn.scalar_curvature_from_metric(g.metric_fn(), pts @ Q.T), R, rtol=1e-10, atol=1e-12)

@@ -74,9 +74,15 @@ def _conv(func, args, kwargs, k, N):
     x = _raw(a.pop("input"))
     w = a.pop("weight")
     with torch._C.DisableTorchFunctionSubclass():
-        out = func(x, w, None, **a)
-        if bias is not None:
-            out = _add_to_primal(out, N, bias.reshape(1, -1, *([1] * (out.ndim - 2))))
+        if x.device.type == "cpu":
+            # CPU convolution kernels slow down on larger batches (measured: 3.7x the time for 3x
+            # the samples in float64), so run the primal (with bias) and each tangent block apart.
+            out = torch.cat([func(x[:N], w, bias, **a)] + [func(x[N * (i + 1):N * (i + 2)], w, None, **a)
+                                                            for i in range(k)])
+        else:
+            out = func(x, w, None, **a)
+            if bias is not None:
+                out = _add_to_primal(out, N, bias.reshape(1, -1, *([1] * (out.ndim - 2))))
     return _wrap(out, k, N)
 
 
