@@ -13,7 +13,7 @@ from geomlib.symbolic.montecarlo import random_deep_metrics, relative_error
 
 
 def test_c14_and_width_scaling(device):
-    c = check_deep(widths=(400, 1600), repeats=4, mc_width=2000, device=device)
+    c = check_deep(widths=(200, 800, 3200), repeats=6, mc_width=2000, device=device)
     assert c.passed, c
 
 

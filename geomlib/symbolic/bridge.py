@@ -64,11 +64,19 @@ def _check_functions(expr: sp.Basic, backend: str) -> None:
                                       "evaluate or rewrite it first")
 
 
+def _tame_rationals(expr):
+    """Rationals with numerators/denominators beyond 2^53 become floats (torch cannot take them)."""
+    expr = sp.sympify(expr)
+    big = {r: sp.Float(r, 17) for r in expr.atoms(sp.Rational) if abs(r.p) > 2**53 or r.q > 2**53}
+    return expr.xreplace(big) if big else expr
+
+
 def to_torch(expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> Callable[..., torch.Tensor]:
     """Vectorised torch function of ``expr`` in ``symbols`` (arguments broadcast; float64 by
     default dtype; differentiable by autograd; runs on the arguments' device)."""
     symbols = tuple(symbols)
     _check_functions(expr, "torch")
+    expr = _tame_rationals(expr)
     f = sp.lambdify(symbols, expr, modules=[TORCH_FUNCS])
 
     def fn(*args):

@@ -472,7 +472,7 @@ def check_arccos() -> Check:
 
 
 # ------------------------------------------------------------------------------------- T7
-def check_deep(*, widths: Sequence[int] = (500, 2000), repeats: int = 4, mc_width: int = 3000, seed: int = 0,
+def check_deep(*, widths: Sequence[int] = (200, 800, 3200), repeats: int = 6, mc_width: int = 3000, seed: int = 0,
                device=None) -> Check:
     """T7 / C14: deep recursion (symbolic and numeric routes agree; C14 values; wide random nets)."""
     c = Check("Deep networks at infinite width", "g^l = sigma_l^2 E[phi'^2] g^{l-1} + 1/4 E[(phi'^2)''] dq dq^T",

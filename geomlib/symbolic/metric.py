@@ -35,11 +35,29 @@ def check_sigma(name: str, value) -> sp.Expr:
             raise ValueError(f"{name} = {value} is negative: it is a standard deviation (>= 0); "
                              f"the variance is {name}^2. Pass abs({name}) if you meant the variance {value}^2.")
         if v.is_Float:
-            v = sp.nsimplify(v, rational=True)
+            # short decimals (1.3) become exact rationals; others (1/sqrt(1000)) stay floats,
+            # whose exact binary rationals would carry 30-digit integers into every expression
+            q = sp.Rational(repr(float(v)))
+            v = q if q.q <= 10**6 else sp.Float(float(v), 17)
         return v
     if v.is_nonnegative is not True:
         raise ValueError(f"symbolic {name} must be declared non-negative, e.g. sp.Symbol('{v}', positive=True)")
     return v
+
+
+class DegenerateMetricWarning(UserWarning):
+    """Points where g is singular (e.g. the apex of the cone of a bias-free arc-cosine metric)."""
+
+
+def _flag_singular(A, B, u, what: str):
+    bad = (A <= 0) | (A + u * B <= 0)
+    if bool(bad.any()):
+        import warnings
+
+        warnings.warn(f"{what}: the metric is singular at {int(bad.sum())} of {bad.numel()} points (det g = 0, e.g. "
+                      "the apex |x| = 0 of a bias-free arc-cosine cone); volume 0 there, curvature undefined (NaN)",
+                      DegenerateMetricWarning, stacklevel=3)
+    return bad
 
 
 class RotationInvariantMetric:
@@ -154,21 +172,27 @@ class RotationInvariantMetric:
         return A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :]
 
     def log_volume(self, x) -> torch.Tensor:
-        """1/2 log det g at x (shape=[N, d]) -> [N]."""
+        """1/2 log det g at x (shape=[N, d]) -> [N]; -inf with a :class:`DegenerateMetricWarning` where g is singular."""
         x = self._points(x)
         u = (x * x).sum(-1)
         A, B = self.parts(u, derivatives=False)
-        return t4a_log_volume(A, B, u, x.shape[-1])
+        bad = _flag_singular(A, B, u, "log_volume")
+        out = t4a_log_volume(torch.where(bad, torch.ones_like(A), A), torch.where(bad, torch.zeros_like(B), B), u, x.shape[-1])
+        return torch.where(bad, torch.full_like(out, -torch.inf), out)
 
     def volume(self, x) -> torch.Tensor:
         """sqrt(det g) at x (shape=[N, d]) -> [N]."""
         return torch.exp(self.log_volume(x))
 
     def curvature(self, x) -> torch.Tensor:
-        """Scalar curvature R at x (shape=[N, d]) -> [N] (T4a)."""
+        """Scalar curvature R at x (shape=[N, d]) -> [N] (T4a); NaN with a
+        :class:`DegenerateMetricWarning` where g is singular."""
         x = self._points(x)
         u = (x * x).sum(-1)
-        return t4a_scalar_curvature(*self.parts(u), u, x.shape[-1])
+        A, Ap, App, B, Bp = self.parts(u)
+        bad = _flag_singular(A, B, u, "curvature")
+        R = t4a_scalar_curvature(torch.where(bad, torch.ones_like(A), A), Ap, App, B, Bp, u, x.shape[-1])
+        return torch.where(bad, torch.full_like(R, torch.nan), R)
 
     def metric_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``x[N, d] -> g[N, d, d]`` (for geomlib.numeric.scalar_curvature_from_metric)."""
@@ -198,6 +222,9 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, nodes: 
     if E.exact:
         eO = sp.simplify(factor * sw**2 * E.expr.subs(S, sw**2 * U + sb**2))
         return RotationInvariantMetric(eO, sp.simplify(2 * sp.diff(eO, U)), label=label, method=E.method)
+    if not (sw.is_number and sb.is_number):
+        raise ValueError(f"{act.name}: E[phi'^2] has no closed form, so its metric is numeric (quadrature) and "
+                         f"needs numeric sigma_w, sigma_b (got {sw}, {sb})")
     swf, sbf = float(sw), float(sb)
     f = _quadrature_integrand(E)
 
