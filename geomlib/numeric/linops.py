@@ -8,8 +8,8 @@ without ever forming J. Two implementations:
 - closed form for ``nn.Sequential`` of Linear layers and elementwise activations: the activation
   derivatives D_l are cached once, then ``J v = D_L W_L ... D_1 W_1 v`` is a chain of matmuls
   (each ~ one forward pass of that layer, the primal is not recomputed);
-- generic: ``torch.func.jvp`` for ``J v`` and ``torch.func.vjp`` (graph kept) for ``J^T u``;
-  f must act on samples independently (eval mode).
+- generic: the stacked engine (or ``torch.func.jvp``) for ``J v`` and ``torch.func.vjp`` (graph
+  kept) for ``J^T u``; f must act on samples independently (eval mode).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from torch.func import jvp, vjp
 
 from ._inputs import check_eval_mode, check_outputs
 from .jacobian import closed_form_supported
+from .stacked import UnsupportedOp, stacked_jvp
 
 
 def _act_and_derivative(m: nn.Module, h: torch.Tensor):
@@ -138,11 +139,23 @@ class AutodiffJacobian:
         self.scale = self.n ** -0.5 if normalize else 1.0
         self._f = flat
         self._xb = xb
+        self._stacked = True
 
     def jvp(self, v: torch.Tensor) -> torch.Tensor:
-        """``J~ v``: v shape=[B, *in_shape] (or [B, d]) -> [B, n]."""
-        with torch.no_grad():  # forward mode only; the primal pass is recomputed (cheap vs tracing)
-            t = jvp(self._f, (self._xb,), (v.reshape(self._xb.shape),))[1]
+        """``J~ v``: v shape=[B, *in_shape] (or [B, d]) -> [B, n].
+
+        The stacked engine (primal and tangent in one batched pass, :mod:`.stacked`) when the
+        model's ops allow it, else ``torch.func.jvp``; the primal is recomputed either way.
+        """
+        v = v.reshape(self._xb.shape)
+        if self._stacked:
+            try:
+                t = stacked_jvp(self._f, self._xb, v.unsqueeze(0), shared=False)[1][0]
+                return t.reshape(self.B, -1) * self.scale
+            except UnsupportedOp:
+                self._stacked = False
+        with torch.no_grad():
+            t = jvp(self._f, (self._xb,), (v,))[1]
         return t.detach() * self.scale
 
     def vjp(self, u: torch.Tensor) -> torch.Tensor:
