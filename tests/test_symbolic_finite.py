@@ -46,3 +46,10 @@ def test_bad_shapes_and_m_form_dimension():
     with pytest.raises(ValueError, match="d = 2"):
         curvature_m_form_2d(torch.ones(3, 3), torch.zeros(3), torch.zeros(1, 3), d1, d2)
     assert cauchy_binet_det(torch.ones(1, 2), torch.zeros(1), torch.zeros(1, 2), d1).item() == 0.0  # n < d
+
+
+def test_flipped_pattern_split_is_exact_for_any_activation():
+    from geomlib.symbolic.finite import t2_gamma_split
+
+    W = [[1, sp.Rational(1, 2)], [sp.Rational(-3, 10), sp.Rational(6, 5)], [sp.Rational(7, 10), sp.Rational(-9, 10)]]
+    assert t2_gamma_split(W) == (0, 0)

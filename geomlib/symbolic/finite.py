@@ -171,3 +171,44 @@ def t2_identity(W: Sequence[Sequence], *, form: str = "T") -> sp.Expr:
     else:
         raise ValueError(f"form must be 'T' or 'm', got {form!r}")
     return sp.simplify(sp.together(R_brute - R_closed))
+
+
+def t2_gamma_split(W: Sequence[Sequence]) -> tuple[sp.Expr, sp.Expr]:
+    """Why the authors' flipped-sign pattern gives exactly 3R on shallow networks (SPEC §3.8).
+
+    Splits R = g^{bn} R_{bn} into its derivative terms g^{bn}(d_a Gamma^a_{nb} - d_n Gamma^a_{ab}) and its
+    Gamma-Gamma terms, for the generic-activation jet of :func:`t2_identity`, and returns the residuals
+    ``(derivative - 1/2 (||T||^2 - ||tau||^2), GammaGamma + 1/4 (||T||^2 - ||tau||^2))``, both 0: hence
+    R = 1/2 - 1/4 = 1/4 and the flipped pattern 1/2 + 1/4 = 3/4 (times ||T||^2 - ||tau||^2).
+    """
+    from .curvature import _first_kind
+
+    W = sp.Matrix(W)
+    n, d = W.shape
+    F = sp.symbols(f"F0:{n}", positive=True)
+    F1 = sp.symbols(f"Fp0:{n}", real=True)
+    F2 = sp.symbols(f"Fpp0:{n}", real=True)
+    ws = [W[j, :].T for j in range(n)]
+    g = sum((F[j] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
+    dg = [sum((F1[j] * ws[j][k] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n for k in range(d)]
+    ddg = [[sum((F2[j] * ws[j][k] * ws[j][l] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
+            for l in range(d)] for k in range(d)]
+    gi = g.inv()
+    G1 = _first_kind(dg)
+    gam = [[[sum(gi[a, p] * G1[p][m][q] for p in range(d)) for q in range(d)] for m in range(d)] for a in range(d)]
+
+    def dgam(c, a, m, q):  # d_c Gamma^a_{mq}
+        dG1 = [(ddg[c][m][p, q] + ddg[c][q][p, m] - ddg[c][p][m, q]) / 2 for p in range(d)]
+        return sum(gi[a, p] * dG1[p] for p in range(d)) - sum(
+            gi[a, p] * dg[c][p, r] * gam[r][m][q] for p in range(d) for r in range(d))
+
+    rng = range(d)
+    deriv = sum(gi[b, m] * sum(dgam(a, a, m, b) - dgam(m, a, a, b) for a in rng) for b in rng for m in rng)
+    gg = sum(gi[b, m] * sum(gam[a][a][l] * gam[l][m][b] - gam[a][m][l] * gam[l][a][b] for a in rng for l in rng)
+             for b in rng for m in rng)
+    T = [[[sum(F1[j] * ws[j][a] * ws[j][m] * ws[j][q] for j in range(n)) / n for q in rng] for m in rng] for a in rng]
+    TT = sum(gi[a, a2] * gi[m, m2] * gi[q, q2] * T[a][m][q] * T[a2][m2][q2]
+             for a in rng for a2 in rng for m in rng for m2 in rng for q in rng for q2 in rng)
+    tau = [sum(gi[m, q] * T[a][m][q] for m in rng for q in rng) for a in rng]
+    K = TT - sum(gi[a, c] * tau[a] * tau[c] for a in rng for c in rng)
+    return sp.simplify(sp.together(deriv - K / 2)), sp.simplify(sp.together(gg + K / 4))
