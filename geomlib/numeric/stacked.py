@@ -2,16 +2,18 @@
 
 ``stacked_jvp(f, x, V)`` runs ``f`` once on a tensor holding ``[x; v_1; ...; v_k]`` stacked along
 the batch dimension (shape=[(1 + k) B, *in_shape]) and returns ``(f(x), [J v_1, ..., J v_k])``.
-Every op sees the whole stack, so convolutions and matmuls run as one call on (1 + k) B samples
-(the floor of ~1 + k forward passes); what differs between the primal and the tangent parts is
-handled per op:
+Every op sees the whole stack, so matmuls run as one call on (1 + k) B samples (convolutions too
+on GPU; on CPU they run per block of B, which is faster there): the floor of ~1 + k forward
+passes. What differs between the primal and the tangent parts is handled per op:
 
 - linear maps without constant terms (reshape/flatten, pooling, means over non-batch dims, conv
   and matmul weights): applied to the whole stack;
 - affine constants (conv/linear bias, BatchNorm's eval-mode shift, adding a constant tensor):
   added to the primal part only;
 - elementwise nonlinearities (GELU, ReLU, sigmoid, tanh, ...): ``phi(x)`` on the primal part and
-  ``phi'(x) * v`` on each tangent part, with ``phi'`` from one forward-mode pass on the primal;
+  ``phi'(x) * v`` on each tangent part (fused derivative kernels for GELU, ReLU, sigmoid and tanh;
+  one forward-mode pass on the primal for the others);
+- eval-mode dropout: identity;
 - products of two stacked tensors: product rule.
 
 Why not ``torch.func.jvp``: besides evaluating primal and tangents in separate calls, PyTorch's
