@@ -237,6 +237,7 @@ def train_deep(recipe: DeepRecipe, data: ImageData, *, device: torch.device | st
               checkpoint=ck, device=dev, progress=progress, desc=f"{recipe.method} {recipe.act}",
               eval_fn=_accuracy_eval(prep, dev) if recipe.method == "supervised" else None,
               eval_every=max(1, recipe.epochs // 20), seed=recipe.seed,
+              checkpoint_interval_s=300.0,  # a ResNet-34 checkpoint with snapshots is ~0.5 GB
               meta={"method": recipe.method, "data": prep.source.get("dataset")})
     return DeepRun(recipe, res, prep, dev)
 
