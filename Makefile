@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 # Run every chapter (profile $(PROFILE)), then build the site, even if a chapter failed
 # (its error shows in the execution report); exit non-zero if any chapter failed.
 book: install
-	@rc=0; $(VPY) -m geomlib.book run --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
+	@rc=0; $(VPY) -m geomlib.book run --progress --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) \
 	  $(if $(ONLY),--only $(ONLY)) || rc=$$?; \
 	$(VENV)/bin/jupyter-book build -W -n --keep-going book/ || exit 1; \
 	echo ""; echo "Site built: open file://$(CURDIR)/book/_build/html/index.html"; exit $$rc

@@ -49,8 +49,14 @@ def select(chapters: list[Path], only: list[str] | None) -> list[Path]:
 def execute_chapter(src: Path, out_dir: Path, *, profile: str, device: str, seed: int,
                     timeout: int | None = None, progress: bool = False) -> dict:
     """Execute one chapter; return its report row (never raises for a failing notebook)."""
+    import os
+
     import jupytext
     import papermill as pm
+
+    # tqdm bars inside a chapter would land on the rendered page line by line; the runner shows
+    # per-cell progress itself (--progress). A user's explicit TQDM_DISABLE wins.
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{src.stem}.ipynb"

@@ -33,11 +33,19 @@ def artifact_root() -> Path:
     return Path(os.environ.get("GEOMLIB_ARTIFACTS", REPO_ROOT / "artifacts"))
 
 
-def source_hash() -> str:
-    """Hash (12 hex digits) of every ``.py`` file in the geomlib package."""
+# Modules that only present results (figures, the runner, provenance lines) cannot change a
+# cached number, so editing them must not invalidate every artifact.
+PRESENTATION_ONLY = ("*plots.py", "figures.py", "book.py", "provenance.py")
+
+
+def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """Hash (12 hex digits) of the geomlib source that can change a computed result: every
+    ``.py`` file of the package except the presentation-only modules (:data:`PRESENTATION_ONLY`)."""
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+    for path in sorted(Path(package_dir).rglob("*.py")):
+        if any(path.match(pat) for pat in PRESENTATION_ONLY):
+            continue
+        h.update(str(path.relative_to(package_dir)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 

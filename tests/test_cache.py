@@ -32,3 +32,18 @@ def test_atomic_save_leaves_no_partial_file(tmp_path):
     except RuntimeError:
         pass
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_source_hash_tracks_computation_not_presentation(tmp_path):
+    import shutil
+
+    pkg = tmp_path / "geomlib"
+    shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    h0 = cache.source_hash(pkg)
+    assert h0 == cache.source_hash(cache.PACKAGE_DIR)
+    (pkg / "twod" / "plots.py").write_text("# a figure tweak\n", "utf-8")
+    (pkg / "book.py").write_text("# runner change\n", "utf-8")
+    assert cache.source_hash(pkg) == h0
+    with open(pkg / "numeric" / "metric.py", "a") as fh:
+        fh.write("\n# a change that could alter results\n")
+    assert cache.source_hash(pkg) != h0

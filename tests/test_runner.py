@@ -48,7 +48,7 @@ def test_runner_keeps_going_and_reports(tmp_path):
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     _chapter(src / "01_fails.md", "raise ValueError('boom')")
-    _chapter(src / "02_ok.md", "print(profile, device, seed)")
+    _chapter(src / "02_ok.md", "print(profile, device, seed)\nfrom tqdm import tqdm\nfor _ in tqdm(range(3), desc='bar'):\n    pass")
     failed = book.run("tiny", "cpu", 5, None, src, out)
     assert failed == 1
     report = json.loads((out / "report.json").read_text())["chapters"]
@@ -61,6 +61,7 @@ def test_runner_keeps_going_and_reports(tmp_path):
     nb = json.loads((out / "02_ok.ipynb").read_text())
     text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "tiny cpu 5" in text
+    assert "bar:" not in text  # progress bars stay off the rendered page
     # only the injected parameters (what actually ran) are shown on the page
     tags = [c["metadata"].get("tags", []) for c in nb["cells"]]
     assert ["parameters", "remove-cell"] in tags and ["injected-parameters"] in tags
