@@ -35,6 +35,28 @@ def test_generic_kernel_limit_and_cusp():
         metric_from_kernel(dot, (x1, x2), (y1,))
 
 
+def test_kernel_values_near_the_diagonal_and_distance_form():
+    # regression: SymPy evaluates sin(2*acos(w)) to 0 for rational w near 1; the kernels avoid that form
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    x1, x2, y1, y2 = sp.symbols("x1 x2 y1 y2", real=True)
+    k = nngp_kernel(arccos(2), 1, 1).expr((x1, x2), (y1, y2))
+
+    def k_ref(x, y):  # Cho-Saul J_2 in mpmath, our normalisation (no factor 2)
+        a, b, c = (mp.mpf(1) + sum(p * q for p, q in zip(u, v)) for u, v in ((x, x), (y, y), (x, y)))
+        th = mp.acos(c / mp.sqrt(a * b))
+        return a * b * (3 * mp.sin(th) * mp.cos(th) + (mp.pi - th) * (1 + 2 * mp.cos(th) ** 2)) / (2 * mp.pi)
+
+    t = R(1, 10**6)
+    x, y = (R(3, 5), R(-2, 5)), (R(3, 5), R(-2, 5) + t)
+    val = sp.N(k.subs({x1: x[0], x2: x[1], y1: y[0], y2: y[1]}), 30)
+    assert abs(float(val) - float(k_ref([mp.mpf(v.p) / v.q for v in x], [mp.mpf(v.p) / v.q for v in y]))) < 1e-20
+    D = sum(s * k.subs({x1: p[0], x2: p[1], y1: q[0], y2: q[1]}) for s, p, q in ((1, y, y), (-2, x, y), (1, x, x)))
+    g22 = shallow_metric(arccos(2), 1, 1).evaluate(torch.tensor([[0.6, -0.4]]))[0, 1, 1].item()
+    assert float(sp.N(D / t**2, 40)) == pytest.approx(g22, abs=1e-5)
+
+
 def test_metric_equals_definition_by_quadrature():
     # oracle: E[phi'(w.x+b)^2 w w^T] by 2-D product Gauss-Hermite over (w parallel to x, b), d = 2
     sw, sb = 1.3, 0.7

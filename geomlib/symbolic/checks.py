@@ -129,10 +129,34 @@ class Check:
     def _repr_html_(self) -> str:
         return f"<p><b>{self.summary()}</b><br/>{self.claim}</p>" + self.table().to_html(index=False)
 
+    def styled(self):
+        """The table as a pandas Styler with readable number formats (for notebooks)."""
+        df = self.table()
+
+        def num(v, spec):
+            return format(v, spec) if isinstance(v, float) and math.isfinite(v) else ("" if isinstance(v, float) else v)
+
+        df["ours"] = [num(v, ".10g") for v in df["ours"]]
+        df["reference"] = [num(v, ".10g") for v in df["reference"]]
+        df["error"] = [num(v, ".1e") for v in df["error"]]
+        df["tol"] = [num(v, ".0e") if isinstance(v, float) and v > 0 else ("exact" if v == 0.0 else num(v, ""))
+                     for v in df["tol"]]
+        df["ok"] = ["✓" if v else "✗" for v in df["ok"]]
+        return df.style.hide(axis="index")
+
     def assert_passed(self) -> "Check":
         if not self.passed:
             raise AssertionError(repr(self))
         return self
+
+
+def display_check(check: Check) -> None:
+    """Show a check in a notebook (summary line + table) and raise if it did not pass."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"**{check.summary()}** — `{check.claim}`"))
+    display(check.styled())
+    check.assert_passed()
 
 
 def _u(point) -> float:

@@ -46,7 +46,12 @@ def arccos_J(m: int) -> sp.Expr:
     f = (sp.pi - THETA) / sp.sin(THETA)
     for _ in range(int(m)):
         f = sp.diff(f, THETA) / sp.sin(THETA)
-    return sp.expand(sp.simplify((-1) ** int(m) * sp.sin(THETA) ** (2 * int(m) + 1) * f))
+    J = sp.simplify((-1) ** int(m) * sp.sin(THETA) ** (2 * int(m) + 1) * f)
+    # powers of sin/cos of theta only (no sin(2 theta)): substituting theta = acos(w) then gives exact
+    # algebraic terms (cos(acos w) = w, sin(acos w) = sqrt(1 - w^2)). SymPy 1.14 evaluates
+    # sin(2*acos(w)) to 0 for rationals w close to 1 (e.g. w = 1519999/1520000), which made numeric
+    # values of the kernel wrong near the diagonal.
+    return sp.expand(sp.expand_trig(J))
 
 
 @dataclass
