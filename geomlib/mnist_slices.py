@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .cache import artifact_path, cached
+from .data.anchors import choose_anchors
 from .planestats import boundary_contrast, entropy_from_logits, volume_entropy_correlation
 from .profiles import seed_everything
 from .train import ShallowMLP, fit, minibatches
@@ -106,27 +107,6 @@ def use_threads(s: MNISTSettings, device) -> int:
     if torch.device(device).type == "cpu" and s.cpu_threads:
         torch.set_num_threads(int(s.cpu_threads))
     return torch.get_num_threads()
-
-
-def choose_anchors(labels, classes, seed: int) -> torch.Tensor:
-    """Indices (int64, ``[len(classes)]``) of one example per entry of ``classes`` in ``labels``.
-
-    Deterministic in ``(seed, classes)`` (its own NumPy generator; the global RNGs are untouched);
-    repeated classes get distinct examples. Raises if a class has too few examples.
-    """
-    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    rng = np.random.default_rng([int(seed), *map(int, classes)])
-    picked: dict[int, list[int]] = {}
-    out = []
-    for c in classes:
-        pool = np.flatnonzero(y == c)
-        need = list(classes).count(c)
-        if len(pool) < need:
-            raise ValueError(f"class {c} has {len(pool)} example(s), {need} needed")
-        if c not in picked:
-            picked[c] = rng.choice(pool, size=need, replace=False).tolist()
-        out.append(picked[c].pop(0))
-    return torch.tensor(out, dtype=torch.int64)
 
 
 def _dtype(name: str) -> torch.dtype:

@@ -10,7 +10,8 @@ import torch
 from geomlib.data import ImageData
 from geomlib.models import CifarResNet, feature_map
 from geomlib.models.augment import IMAGENET_MEAN
-from geomlib.models.planescan import (classifier_readout, pick_anchors, plane_stats, scan_line,
+from geomlib.models.study import pick_anchors
+from geomlib.models.planescan import (classifier_readout, plane_stats, scan_line,
                                       scan_plane, summarize)
 from geomlib.models.runs import deep_recipe, prepare_images, train_deep
 from geomlib.models.study import anchor_sets, claim_rows, claim_summary, mean_sd, scan_config

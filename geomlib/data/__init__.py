@@ -2,10 +2,11 @@
 torchvision layout -> torchvision download -> offline real-data fallbacks), each with a source
 record, one log line and, for fallbacks and substitutes, a banner for the chapter.
 """
+from .anchors import choose_anchors
 from .imagedata import CorruptDataError, DataError, DataNotFoundError, ImageData, cache_root, data_root
 from .loaders import (FASHION_CLASSES, MNIST_CLASSES, load_cifar10_or_substitute, load_fashion_mnist, load_mnist,
                       pad_to_cifar, stratified_split)
 
-__all__ = ["CorruptDataError", "DataError", "DataNotFoundError", "ImageData", "cache_root", "data_root",
+__all__ = ["choose_anchors", "CorruptDataError", "DataError", "DataNotFoundError", "ImageData", "cache_root", "data_root",
            "FASHION_CLASSES", "MNIST_CLASSES", "load_cifar10_or_substitute", "load_fashion_mnist", "load_mnist",
            "pad_to_cifar", "stratified_split"]

@@ -32,20 +32,6 @@ from .resnet import feature_map
 LN10 = math.log(10.0)
 
 
-def pick_anchors(labels: torch.Tensor, classes: Sequence[int], seed: int) -> list[int]:
-    """Indices of one held-out image per entry of ``classes`` (distinct images for repeated
-    classes), deterministic in ``(seed, classes)`` (SPEC §4.3 "ours")."""
-    y = np.asarray(labels)
-    rng = np.random.default_rng([int(seed), *[int(c) for c in classes]])
-    out: list[int] = []
-    for c in classes:
-        pool = np.setdiff1d(np.flatnonzero(y == c), out)
-        if len(pool) == 0:
-            raise ValueError(f"no (more) held-out image of class {c} to anchor on")
-        out.append(int(rng.choice(pool)))
-    return out
-
-
 def classifier_readout(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """Softmax of a supervised ResNet's linear readout ``fc`` (float64 copy), features -> probs."""
     fc = model.fc

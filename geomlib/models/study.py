@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 
 from ..cache import artifact_path, cached, load
-from .planescan import (classifier_readout, pick_anchors, plane_stats, probe_readout, scan_line, scan_plane,
+from ..data.anchors import choose_anchors
+from .planescan import (classifier_readout, plane_stats, probe_readout, scan_line, scan_plane,
                         scan_plane_effective)
 from .runs import DeepRun, checkpoint_path
 
@@ -66,7 +67,7 @@ def anchor_sets(test_y: torch.Tensor, triples, draws: int, seed: int) -> list[di
     out = []
     for classes in triples:
         for d in range(draws):
-            out.append({"classes": tuple(classes), "draw": d, "index": pick_anchors(test_y, classes, seed + 1000 * d)})
+            out.append({"classes": tuple(classes), "draw": d, "index": choose_anchors(test_y, classes, seed + 1000 * d).tolist()})
     return out
 
 
@@ -190,3 +191,8 @@ def claim_summary(claims: pd.DataFrame) -> pd.DataFrame:
                 row[title] = mean_sd(grp[col].tolist())
         rows.append(row)
     return pd.DataFrame(rows).set_index(["model", "epoch"])
+
+
+def pick_anchors(labels, classes, seed: int) -> list[int]:
+    """:func:`geomlib.data.choose_anchors` as a list of ints (indices into the test split)."""
+    return choose_anchors(labels, classes, seed).tolist()
