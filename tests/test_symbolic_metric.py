@@ -21,6 +21,14 @@ def test_kernel_route_equals_stein_route_and_c2():
     assert kinds == {"identity", "value", "fact"}
 
 
+def test_plain_erf_kernel_metric_equals_t3():
+    # SPEC T5: for erf(z) the Williams kernel uses 2q in place of q
+    sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
+    km = nngp_kernel(erf("plain"), sw, sb).metric()
+    t3 = shallow_metric(erf("plain"), sw, sb)
+    assert sp.simplify(km.A - t3.A) == 0 and sp.simplify(km.B - t3.B) == 0
+
+
 def test_generic_kernel_limit_and_cusp():
     # x.y - |x-y|^3 is C^2 but its second derivatives are 0/0 on the diagonal: the limit gives I;
     # x.y - |x-y| has a cusp (rough paths): infinite metric, clear error

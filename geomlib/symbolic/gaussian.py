@@ -83,7 +83,9 @@ def hermite_nodes(n: int = DEFAULT_NODES) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"number of Gauss-Hermite nodes must be an integer >= 2, got {n!r}")
     if n not in _NODES_CACHE:
-        _NODES_CACHE[n] = np.polynomial.hermite.hermgauss(n)
+        from scipy.special import roots_hermite  # stable beyond ~350 nodes, where numpy's hermgauss overflows
+
+        _NODES_CACHE[n] = roots_hermite(n)
     return _NODES_CACHE[n]
 
 
