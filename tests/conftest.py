@@ -20,3 +20,12 @@ def _float64_and_isolated_artifacts(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GEOMLIB_ARTIFACTS", str(tmp_path_factory.getbasetemp() / "artifacts"))
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def one_thread():
+    """Small convolutions: one thread avoids OpenMP oversubscription on the shared 2-core runner."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

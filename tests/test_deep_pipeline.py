@@ -19,12 +19,7 @@ from geomlib.profiles import ConfigError
 import pandas as pd
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fake_images(n_train=96, n_test=40, substitute=True, seed=0):

@@ -14,13 +14,7 @@ from geomlib.models import (AugmentedImages, BarlowTwins, CifarResNet, SimCLR, b
                             simclr_step, simclr_transforms, supervised_step, supervised_transform)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions: one thread avoids OpenMP oversubscription on the shared 2-core runner."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_net(act="gelu", depth=18, seed=0):

@@ -124,6 +124,16 @@ def resnet34(width: float = 1.0, act: str = "gelu", num_classes: int = 10) -> Ci
     return CifarResNet(34, width, act, num_classes)
 
 
+def _frozen_copy(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
+    """Eval-mode deep copy with gradients off, cast to ``dtype`` (None keeps it): the caller's model is untouched."""
+    net = copy.deepcopy(model).eval()
+    if dtype is not None:
+        net = net.to(dtype)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 def feature_map(model: nn.Module, stage: int | None = None, *,
                 dtype: torch.dtype | None = torch.float64) -> Callable[[torch.Tensor], torch.Tensor]:
     """Batch feature map ``x[B, C, 32, 32] -> Phi[B, n]`` of a (copied) eval-mode ``model``,
@@ -134,12 +144,7 @@ def feature_map(model: nn.Module, stage: int | None = None, *,
     ``dtype`` (float64 by default: SPEC geometry precision; ``None`` keeps the model's dtype), so
     the caller's model is untouched.
     """
-    net = getattr(model, "backbone", model)
-    net = copy.deepcopy(net).eval()
-    if dtype is not None:
-        net = net.to(dtype)
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net = _frozen_copy(getattr(model, "backbone", model), dtype)
 
     def phi(x: torch.Tensor) -> torch.Tensor:
         return net.features(x, stage=stage)
@@ -150,11 +155,7 @@ def feature_map(model: nn.Module, stage: int | None = None, *,
 
 def logits_map(model: nn.Module, *, dtype: torch.dtype | None = torch.float64) -> Callable[[torch.Tensor], torch.Tensor]:
     """Eval-mode copy of a classifier as a batch map ``x -> logits`` (same conventions as feature_map)."""
-    net = copy.deepcopy(model).eval()
-    if dtype is not None:
-        net = net.to(dtype)
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net = _frozen_copy(model, dtype)
 
     def f(x: torch.Tensor) -> torch.Tensor:
         return net(x)

@@ -131,6 +131,24 @@ def pullback_metric_symbolic(features: Sequence[sp.Expr], coords) -> sp.Matrix:
     return J.T * J
 
 
+def _generic_jet(W: sp.Matrix):
+    """2-jet of g = (1/n) sum_j F(z_j) w_j w_j^T for an activation left generic.
+
+    F_j, F'_j, F''_j are free symbols (F = phi'^2 at unit j); returns ``(F, F1, ws, g, dg, ddg)``
+    with ws[j] = w_j (d x 1), dg[k] = d_k g and ddg[k][l] = d_k d_l g (each d x d).
+    """
+    n, d = W.shape
+    F = sp.symbols(f"F0:{n}", positive=True)
+    F1 = sp.symbols(f"Fp0:{n}", real=True)
+    F2 = sp.symbols(f"Fpp0:{n}", real=True)
+    ws = [W[j, :].T for j in range(n)]
+    g = sum((F[j] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
+    dg = [sum((F1[j] * ws[j][k] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n for k in range(d)]
+    ddg = [[sum((F2[j] * ws[j][k] * ws[j][l] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
+            for l in range(d)] for k in range(d)]
+    return F, F1, ws, g, dg, ddg
+
+
 def t2_identity(W: Sequence[Sequence], *, form: str = "T") -> sp.Expr:
     """Symbolic proof of T2 for ANY activation at a generic point, given the weights ``W`` (n x d).
 
@@ -143,14 +161,7 @@ def t2_identity(W: Sequence[Sequence], *, form: str = "T") -> sp.Expr:
 
     W = sp.Matrix(W)
     n, d = W.shape
-    F = sp.symbols(f"F0:{n}", positive=True)
-    F1 = sp.symbols(f"Fp0:{n}", real=True)
-    F2 = sp.symbols(f"Fpp0:{n}", real=True)
-    ws = [W[j, :].T for j in range(n)]
-    g = sum((F[j] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
-    dg = [sum((F1[j] * ws[j][k] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n for k in range(d)]
-    ddg = [[sum((F2[j] * ws[j][k] * ws[j][l] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
-             for l in range(d)] for k in range(d)]
+    F, F1, ws, g, dg, ddg = _generic_jet(W)
     R_brute = scalar_curvature_from_jet(g, dg, ddg)
     ginv = g.inv()
     if form == "T":
@@ -185,14 +196,7 @@ def t2_gamma_split(W: Sequence[Sequence]) -> tuple[sp.Expr, sp.Expr]:
 
     W = sp.Matrix(W)
     n, d = W.shape
-    F = sp.symbols(f"F0:{n}", positive=True)
-    F1 = sp.symbols(f"Fp0:{n}", real=True)
-    F2 = sp.symbols(f"Fpp0:{n}", real=True)
-    ws = [W[j, :].T for j in range(n)]
-    g = sum((F[j] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
-    dg = [sum((F1[j] * ws[j][k] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n for k in range(d)]
-    ddg = [[sum((F2[j] * ws[j][k] * ws[j][l] * ws[j] * ws[j].T for j in range(n)), sp.zeros(d, d)) / n
-            for l in range(d)] for k in range(d)]
+    F, F1, ws, g, dg, ddg = _generic_jet(W)
     gi = g.inv()
     G1 = _first_kind(dg)
     gam = [[[sum(gi[a, p] * G1[p][m][q] for p in range(d)) for q in range(d)] for m in range(d)] for a in range(d)]
