@@ -31,6 +31,31 @@ def test_grid2d_layout(device):
         gn.Grid2D(n=1)
 
 
+def test_grid2d_is_float64_by_default():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        assert gn.Grid2D(n=3).points().dtype == torch.float64
+        assert gn.Grid2D(n=3, dtype=torch.float32).points().dtype == torch.float32
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_model_and_points_of_different_dtype_name_the_cast():
+    net = nn.Sequential(nn.Linear(2, 5), nn.Tanh()).float()
+    with pytest.raises(TypeError, match=r"model.to\(torch.float64\)"):
+        gn.pullback_metric(net, gn.Grid2D(n=3).points())
+    conv = TinyConvBN().eval().float()  # not a closed-form Sequential: the autodiff route says the same
+    with pytest.raises(TypeError, match="parameters are torch.float32"):
+        gn.jacobian(conv, torch.zeros(2, 3, 5, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("bad", [-2, (0, "a"), (0, 1, 2), (0, math.inf)])
+def test_grid2d_bad_limits_name_the_argument(bad):
+    with pytest.raises(ValueError, match="xlim must be a pair"):
+        gn.Grid2D(bad)
+
+
 def test_line_endpoints_and_authors_convention(device):
     xa, xb = torch.zeros(2, 3, device=device), torch.ones(2, 3, device=device)
     ours = gn.Line(xa, xb, steps=5)

@@ -107,11 +107,15 @@ def check_eval_mode(f: Callable) -> None:
     Training-mode BatchNorm couples the samples of a batch (and updates running statistics),
     so batched Jacobians would be wrong; dropout makes ``f`` random. Call ``model.eval()`` first.
     """
+    for owner in _owner_modules(f):
+        _check_module_eval(owner)
+
+
+def _owner_modules(f: Callable) -> list[nn.Module]:
+    """The modules behind ``f``: itself, a bound method's, a wrapper's ``.module``, a partial's."""
     owners = [f, getattr(f, "__self__", None), getattr(f, "module", None),
-              getattr(getattr(f, "func", None), "__self__", None)]  # module, bound method, wrapper, partial
-    for owner in owners:
-        if isinstance(owner, nn.Module):
-            _check_module_eval(owner)
+              getattr(getattr(f, "func", None), "__self__", None)]
+    return [o for o in owners if isinstance(o, nn.Module)]
 
 
 def _check_module_eval(owner: nn.Module) -> None:
@@ -126,8 +130,23 @@ def _check_module_eval(owner: nn.Module) -> None:
 def output_dim(f: Callable, xb: torch.Tensor) -> int:
     """Feature dimension n, from one forward pass on the first point (checks the output too)."""
     with torch.no_grad():
-        y = check_outputs(f(xb[:1]), 1)
-    return y.shape[1]
+        try:
+            y = f(xb[:1])
+        except RuntimeError as exc:
+            _raise_if_mismatched(f, xb, exc)
+            raise
+    return check_outputs(y, 1).shape[1]
+
+
+def _raise_if_mismatched(f: Callable, xb: torch.Tensor, exc: Exception) -> None:
+    """Turn torch's dtype/device mismatch error into one that says which cast to make."""
+    for owner in _owner_modules(f):
+        p = next((p for p in owner.parameters() if p.is_floating_point()), None)
+        if p is not None and (p.dtype != xb.dtype or p.device != xb.device):
+            raise TypeError(
+                f"the model's parameters are {p.dtype} on {p.device} but the points are {xb.dtype} on "
+                f"{xb.device}: cast one to match, e.g. model.to(torch.float64) (geometry is float64 by "
+                "default) or build the points with dtype=torch.float64") from exc
 
 
 def auto_chunk(chunk_size: int | None, per_point: int, n_points: int, budget: int = 2**24) -> int:

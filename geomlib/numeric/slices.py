@@ -57,15 +57,20 @@ class Grid2D:
 
     ``xlim``, ``ylim``: (min, max) with min < max; ``n``: points per side (>= 2).
     ``X, Y``: meshgrids shape=[n, n] with ``X[i, j] = xs[j]``, ``Y[i, j] = ys[i]``.
+    ``dtype``: float64 unless given (whatever torch's default dtype is).
     """
 
     def __init__(self, xlim=(-1.5, 1.5), ylim=(-1.5, 1.5), n: int = 40, *, dtype=None, device=None):
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"n must be an integer >= 2, got {n!r}")
         for lim, name in ((xlim, "xlim"), (ylim, "ylim")):
-            if len(lim) != 2 or not all(math.isfinite(float(v)) for v in lim) or not float(lim[0]) < float(lim[1]):
-                raise ValueError(f"{name} must be (min, max) with finite min < max, got {lim!r}")
-        dtype = dtype or torch.get_default_dtype()
+            try:
+                ok = len(lim) == 2 and all(math.isfinite(float(v)) for v in lim) and float(lim[0]) < float(lim[1])
+            except (TypeError, ValueError):  # a bare number, or entries that are not numbers
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} must be a pair (min, max) with finite min < max, got {lim!r}")
+        dtype = dtype or torch.float64  # geometry in float64 unless asked otherwise
         self.n = n
         self.xlim, self.ylim = (float(xlim[0]), float(xlim[1])), (float(ylim[0]), float(ylim[1]))
         self.xs = torch.linspace(*self.xlim, n, dtype=dtype, device=device)
