@@ -19,3 +19,20 @@ def test_pins_agree_and_are_exact():
     lock = _pins((REPO / "constraints.txt").read_text().splitlines())
     for name, version in req.items():
         assert lock.get(name) == version, f"constraints.txt disagrees on {name}"
+
+
+def test_public_api_is_documented():
+    """Every public function and class (each package's ``__all__``) has a docstring."""
+    import importlib
+    import inspect
+
+    missing = []
+    for modname in ("geomlib", "geomlib.numeric", "geomlib.symbolic", "geomlib.train", "geomlib.models",
+                    "geomlib.data"):
+        mod = importlib.import_module(modname)
+        assert hasattr(mod, "__all__"), f"{modname} has no __all__"
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
+                missing.append(f"{modname}.{name}")
+    assert not missing, f"public names without a docstring: {missing}"

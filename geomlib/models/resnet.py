@@ -117,10 +117,13 @@ class CifarResNet(nn.Module):
 
 
 def resnet18(width: float = 1.0, act: str = "gelu", num_classes: int = 10) -> CifarResNet:
+    """CIFAR ResNet-18 (3x3 stem, no max-pool; He et al. 2016): inputs shape=[B, 3, 32, 32] -> logits
+    shape=[B, num_classes]; ``width`` scales every stage's channels (64, 128, 256, 512)."""
     return CifarResNet(18, width, act, num_classes)
 
 
 def resnet34(width: float = 1.0, act: str = "gelu", num_classes: int = 10) -> CifarResNet:
+    """CIFAR ResNet-34 (stages of 3, 4, 6, 3 basic blocks), otherwise as :func:`resnet18`."""
     return CifarResNet(34, width, act, num_classes)
 
 
