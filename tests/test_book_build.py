@@ -40,6 +40,19 @@ def test_every_chapter_runs_in_tiny_profile(built_book):
     assert {r["chapter"] for r in built_book["report"]} == {p.stem for p in book.discover(REPO / "book" / "src")}
 
 
+def test_no_progress_bars_on_pages(built_book):
+    """Training progress bars belong on the terminal, not in the executed notebooks the site shows."""
+    bar = re.compile(r"\d+%\|[^|\n]*\|")
+    hits = []
+    for nb_path in sorted((built_book["root"] / "chapters").glob("*.ipynb")):
+        for cell in json.loads(nb_path.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                if bar.search(text):
+                    hits.append(f"{nb_path.stem}: {bar.search(text).group(0)}")
+    assert not hits, hits
+
+
 def test_toc_lists_every_chapter():
     toc = (REPO / "book" / "_toc.yml").read_text()
     listed = set(re.findall(r"file:\s*chapters/(\w+)", toc)) - {"report"}

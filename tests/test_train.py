@@ -194,3 +194,17 @@ def test_fit_rejects_nonfinite_loss_and_bad_arguments():
 def test_xor_trains_to_full_accuracy():
     _, res, _ = train_run("xor", 10, 401, epochs=2000, progress=False)
     assert res.evals["acc"][-1] == 1.0 and res.evals["acc"][0] < 1.0
+
+
+@pytest.mark.parametrize("env, shown", [(None, True), ("1", False), ("0", True)])
+def test_progress_bar_obeys_tqdm_disable(env, shown, monkeypatch, capsys):
+    """The chapter runner sets TQDM_DISABLE=1 so training bars never land on rendered pages."""
+    if env is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", env)
+    model = ShallowMLP(2, 4, 2)
+    x, y = sinusoid_data(40, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    fit(model, cross_entropy_step, minibatches(x, y, 20, 3), opt, epochs=2, progress=True, desc="barcheck")
+    assert ("barcheck" in capsys.readouterr().err) == shown

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import random
 import sys
 import time
@@ -184,6 +185,14 @@ def cpu_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+def _bars_disabled() -> bool:
+    """True when ``TQDM_DISABLE`` is set truthy (the chapter runner sets it so bars stay off pages).
+
+    tqdm reads that variable only for arguments left at their default; ``disable`` is passed here.
+    """
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpoint, device, progress,
          desc, eval_fn, eval_every, checkpoint_every, checkpoint_interval_s, seed, meta) -> TrainResult:
     if int(epochs) != epochs or epochs < 0:
@@ -252,7 +261,7 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
         _record_eval(evals, 0, _run_eval(eval_fn, model))
     snap_lookup = set(snap_set)
     last_save = time.time()
-    bar = tqdm(total=epochs, initial=start, desc=desc, disable=not progress, file=sys.stderr,
+    bar = tqdm(total=epochs, initial=start, desc=desc, disable=not progress or _bars_disabled(), file=sys.stderr,
                mininterval=1.0, dynamic_ncols=True, leave=True)
     postfix_every = max(1, epochs // 100)
     try:
