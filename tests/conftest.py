@@ -25,7 +25,7 @@ def _float64_and_isolated_artifacts(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def one_thread():
     """Small convolutions: one thread avoids OpenMP oversubscription on the shared 2-core runner."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    from geomlib.train.fit import cpu_threads
+
+    with cpu_threads(1):
+        yield

@@ -48,8 +48,8 @@ def test_no_progress_bars_on_pages(built_book):
         for cell in json.loads(nb_path.read_text())["cells"]:
             for out in cell.get("outputs", []):
                 text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
-                if bar.search(text):
-                    hits.append(f"{nb_path.stem}: {bar.search(text).group(0)}")
+                if m := bar.search(text):
+                    hits.append(f"{nb_path.stem}: {m.group(0)}")
     assert not hits, hits
 
 
