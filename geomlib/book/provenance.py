@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from ..cache import REPO_ROOT
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -29,6 +29,7 @@ def git_commit(root: Path = REPO_ROOT) -> str:
 
 
 def device_name(device: torch.device | str) -> str:
+    """The GPU's name for a CUDA device, else ``CPU (<processor>, <threads> threads)``."""
     dev = torch.device(device)
     if dev.type == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_name(dev)

@@ -168,6 +168,7 @@ def run(profile: str = "quick", device: str = "auto", seed: int = 401, only: lis
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m geomlib.book run|list``: exit status 0, 1 if a chapter failed, 2 on a bad option."""
     ap = argparse.ArgumentParser(prog="python -m geomlib.book", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute chapters with papermill")

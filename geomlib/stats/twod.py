@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .planestats import boundary_mask
+from .planes import boundary_mask
 
 NEAR, FAR, WINDOW = 0.06, 0.3, (-1.0, 1.0)
 

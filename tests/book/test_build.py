@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from geomlib import book
+from geomlib.book import runner
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1280,900", "--virtual-time-budget=8000"]
@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def built_book(tmp_path_factory):
     root = tmp_path_factory.mktemp("site") / "book"
     shutil.copytree(REPO / "book", root, ignore=shutil.ignore_patterns("_build", "chapters"))
-    failed = book.run("tiny", "cpu", 401, None, root / "src", root / "chapters", timeout=900)
+    failed = runner.run("tiny", "cpu", 401, None, root / "src", root / "chapters", timeout=900)
     report = json.loads((root / "chapters" / "report.json").read_text())["chapters"]
     proc = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n",
                            "--keep-going", str(root)], capture_output=True, text=True)
@@ -37,7 +37,7 @@ def built_book(tmp_path_factory):
 def test_every_chapter_runs_in_tiny_profile(built_book):
     bad = [f"{r['chapter']}: {r.get('error')}" for r in built_book["report"] if r["status"] != "ok"]
     assert built_book["failed"] == 0 and not bad, bad
-    assert {r["chapter"] for r in built_book["report"]} == {p.stem for p in book.discover(REPO / "book" / "src")}
+    assert {r["chapter"] for r in built_book["report"]} == {p.stem for p in runner.discover(REPO / "book" / "src")}
 
 
 def test_no_progress_bars_on_pages(built_book):
@@ -56,7 +56,7 @@ def test_no_progress_bars_on_pages(built_book):
 def test_toc_lists_every_chapter():
     toc = (REPO / "book" / "_toc.yml").read_text()
     listed = set(re.findall(r"file:\s*chapters/(\w+)", toc)) - {"report"}
-    assert listed == {p.stem for p in book.discover(REPO / "book" / "src")}
+    assert listed == {p.stem for p in runner.discover(REPO / "book" / "src")}
 
 
 def test_book_builds_with_warnings_as_errors(built_book):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import geomlib
-from geomlib.profiles import ConfigError, check_profile, resolve_device, seed_everything
+from geomlib.book.profiles import ConfigError, check_profile, resolve_device, seed_everything
 
 
 def test_profiles_and_pick():

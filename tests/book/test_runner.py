@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from geomlib import book
-from geomlib.profiles import ConfigError
+from geomlib.book import runner
+from geomlib.book.profiles import ConfigError
 
 HEADER = """---
 jupytext:
@@ -30,16 +30,26 @@ def _chapter(path: Path, body: str) -> Path:
 def test_select_and_unknown_chapter(tmp_path):
     a = _chapter(tmp_path / "01_alpha.md", "pass")
     b = _chapter(tmp_path / "02_beta.md", "pass")
-    chapters = book.discover(tmp_path)
+    chapters = runner.discover(tmp_path)
     assert chapters == [a, b]
-    assert book.select(chapters, ["beta"]) == [b]
-    assert book.select(chapters, ["01_alpha"]) == [a]
+    assert runner.select(chapters, ["beta"]) == [b]
+    assert runner.select(chapters, ["01_alpha"]) == [a]
     with pytest.raises(ConfigError, match="choose from 01_alpha, 02_beta"):
-        book.select(chapters, ["gamma"])
+        runner.select(chapters, ["gamma"])
+
+
+def test_python_m_geomlib_book_lists_the_chapters():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "geomlib.book", "list"], capture_output=True, text=True,
+                          timeout=120, cwd=runner.REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [p.stem for p in runner.discover()] and "00_notation" in proc.stdout
 
 
 def test_cli_errors_are_one_line(capsys):
-    assert book.main(["run", "--profile", "huge"]) == 2
+    assert runner.main(["run", "--profile", "huge"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "tiny, quick, paper" in err
 
@@ -49,7 +59,7 @@ def test_runner_keeps_going_and_reports(tmp_path):
     src.mkdir()
     _chapter(src / "01_fails.md", "raise ValueError('boom')")
     _chapter(src / "02_ok.md", "print(profile, device, seed)\nfrom tqdm import tqdm\nfor _ in tqdm(range(3), desc='bar'):\n    pass")
-    failed = book.run("tiny", "cpu", 5, None, src, out)
+    failed = runner.run("tiny", "cpu", 5, None, src, out)
     assert failed == 1
     report = json.loads((out / "report.json").read_text())["chapters"]
     status = {r["chapter"]: r for r in report}
@@ -68,5 +78,5 @@ def test_runner_keeps_going_and_reports(tmp_path):
     md = (out / "report.md").read_text()
     assert "01_fails" in md and "boom" in md and "| 02_ok | ✅ ok |" in md
     # a later --only run merges into the report instead of dropping other chapters
-    assert book.run("tiny", "cpu", 5, ["ok"], src, out) == 0
+    assert runner.run("tiny", "cpu", 5, ["ok"], src, out) == 0
     assert {r["chapter"] for r in json.loads((out / "report.json").read_text())["chapters"]} == {"01_fails", "02_ok"}

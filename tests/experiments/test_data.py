@@ -1,10 +1,12 @@
-"""Dataset loaders: every step of the SPEC §5 order, including the error paths.
+"""Datasets: the loaders through every step of the SPEC §5 order, including the error paths; the
+2-D tasks' training sets.
 
 Small IDX / CIFAR-pickle files written into temp folders stand in for user-supplied data (they test
 the readers and the order, never stand in for results); absence and offline downloads are
 simulated by monkeypatching, so no test touches the network.
 """
 import gzip
+import math
 import os
 import pickle
 import socket
@@ -14,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from geomlib.data import (CorruptDataError, DataNotFoundError, load_cifar10_or_substitute, load_fashion_mnist,
-                          load_mnist, pad_to_cifar, stratified_split)
-from geomlib.data import loaders, sources
-from geomlib.data.idx import read_idx
+from geomlib.experiments.data import (CorruptDataError, DataNotFoundError, load_cifar10_or_substitute,
+                                      load_fashion_mnist, load_mnist, pad_to_cifar, sinusoid_data, sinusoid_labels,
+                                      stratified_split, xor_data)
+from geomlib.experiments.data import loaders, sources
+from geomlib.experiments.data.idx import read_idx
 
 
 def write_idx(path, arr):
@@ -310,3 +313,18 @@ def test_cifar_error_when_nothing_is_found(isolated_data, monkeypatch):
 def test_pad_to_cifar_rejects_other_sizes():
     with pytest.raises(ValueError, match="28x28"):
         pad_to_cifar(torch.zeros(2, 8, 8))
+
+
+# ---------------------------------------------------------------- 2-D tasks
+def test_xor_and_sinusoid_data():
+    x, y = xor_data()
+    assert y.tolist() == [0, 1, 1, 0]
+    assert ((x[:, 0] * x[:, 1] < 0).long() == y).all()
+    a, ya = sinusoid_data(400, 401)
+    b, yb = sinusoid_data(400, 401)
+    c, _ = sinusoid_data(400, 402)
+    assert torch.equal(a, b) and torch.equal(ya, yb) and not torch.equal(a, c)
+    assert a.shape == (400, 2) and a.abs().max() <= 1.0
+    assert torch.equal(ya, (a[:, 1] > 0.6 * torch.sin(7 * a[:, 0] - 1)).long())
+    assert 0.2 < ya.double().mean() < 0.8
+    assert sinusoid_labels(torch.tensor([[0.0, 0.0]])).item() == int(0.0 > 0.6 * math.sin(-1.0))

@@ -1,5 +1,6 @@
-"""geomlib.models: ResNet feature maps under torch.func, BN eval behaviour, SSL losses against slow
-direct computations, augmentations' determinism, the linear probe."""
+"""geomlib.experiments.models: the MLPs (SPEC §2.1 scalings), ResNet feature maps under torch.func,
+BN eval behaviour, SSL losses against slow direct computations, augmentations' determinism, the
+linear probe."""
 import math
 import warnings
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 from torch.func import jacrev, jvp, vmap
 
-from geomlib.models import (AugmentedImages, BarlowTwins, CifarResNet, SimCLR, barlow_step,
-                            barlow_transforms, barlow_twins_loss, channel_stats, epoch_batches,
-                            extract_features, feature_map, fit_probe, normalize, nt_xent_loss,
-                            simclr_step, simclr_transforms, supervised_step, supervised_transform)
+from geomlib.experiments.models import (AugmentedImages, BarlowTwins, CifarResNet, DeepMLP, ShallowMLP, SimCLR,
+                                        barlow_step, barlow_transforms, barlow_twins_loss, channel_stats,
+                                        epoch_batches, extract_features, feature_map, fit_probe, normalize,
+                                        nt_xent_loss, simclr_step, simclr_transforms, supervised_step,
+                                        supervised_transform)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -275,3 +277,56 @@ def test_extract_features_matches_eval_forward():
     with torch.no_grad():
         torch.testing.assert_close(f, net.features(x))
     assert not net.training
+
+
+# ---------------------------------------------------------------- MLPs
+def test_shallow_forward_matches_formula(device):
+    torch.manual_seed(0)
+    m = ShallowMLP(2, 7, 3, device=device)
+    x = torch.randn(5, 2, device=device)
+    W1, b1 = m.hidden.weight, m.hidden.bias
+    W2, b2 = m.readout.weight, m.readout.bias
+    phi = torch.sigmoid(x @ W1.T + b1)
+    assert torch.allclose(m.features(x), phi)
+    assert torch.allclose(m(x), (phi @ W2.T + b2) / math.sqrt(7))
+    assert m.hidden.weight.dtype == torch.float64
+
+
+def test_deep_forward_matches_formula(device):
+    torch.manual_seed(1)
+    m = DeepMLP((2, 8, 8, 8, 2), device=device)
+    x = torch.randn(4, 2, device=device)
+    L = m.layers
+    h1 = x @ L[0].weight.T + L[0].bias
+    p1 = torch.sigmoid(h1)
+    p2 = torch.sigmoid((p1 @ L[1].weight.T + L[1].bias) / math.sqrt(8))
+    p3 = torch.sigmoid((p2 @ L[2].weight.T + L[2].bias) / math.sqrt(8))
+    out = (p3 @ L[3].weight.T + L[3].bias) / math.sqrt(8)
+    assert torch.allclose(m.features(x, 1), p1)
+    assert torch.allclose(m.features(x, 2), p2)
+    assert torch.allclose(m.features(x, -1), p3)
+    assert torch.allclose(m(x), out)
+    assert torch.allclose(m.feature_map(2)(x), p2)
+    with pytest.raises(ValueError, match="layer must be in 1..3"):
+        m.features(x, 4)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        ShallowMLP(2, 3, 2).features(x.cpu(), 2)
+
+
+def test_init_is_standard_normal_for_weights_and_biases():
+    torch.manual_seed(2)
+    m = ShallowMLP(2, 20000, 2)
+    for t in (m.hidden.weight, m.hidden.bias, m.readout.weight):
+        v = t.detach().flatten()
+        # N(0,1): sample mean within 5 standard errors of 0, variance within 3 %
+        assert abs(v.mean().item()) < 5 / math.sqrt(v.numel())
+        assert abs(v.var().item() - 1.0) < 0.03
+
+
+def test_bad_model_arguments():
+    with pytest.raises(ValueError, match="unknown activation"):
+        ShallowMLP(2, 3, 2, act="softsign")
+    with pytest.raises(ValueError, match="positive"):
+        ShallowMLP(2, 0, 2)
+    with pytest.raises(ValueError, match="hidden layer"):
+        DeepMLP((2, 2))

@@ -1,81 +1,16 @@
-"""geomlib.train: models (SPEC §2.1 scalings), 2-D data, and the resumable, deterministic fit loop."""
-import math
+"""geomlib.experiments.training: deterministic minibatches and the resumable, deterministic fit loop
+(on the 2-D tasks' models and data)."""
 
 import pytest
 import torch
 
-from geomlib.train import (DeepMLP, ShallowMLP, cross_entropy_step, fit, make_model, minibatches,
-                           sinusoid_data, sinusoid_labels, train_run, xor_data)
+from geomlib.experiments.data import sinusoid_data, xor_data
+from geomlib.experiments.models import ShallowMLP
+from geomlib.experiments.training import fit, minibatches
+from geomlib.experiments.twod.run import cross_entropy_step, make_model, train_run
 
 
-# ---------------------------------------------------------------- models
-def test_shallow_forward_matches_formula(device):
-    torch.manual_seed(0)
-    m = ShallowMLP(2, 7, 3, device=device)
-    x = torch.randn(5, 2, device=device)
-    W1, b1 = m.hidden.weight, m.hidden.bias
-    W2, b2 = m.readout.weight, m.readout.bias
-    phi = torch.sigmoid(x @ W1.T + b1)
-    assert torch.allclose(m.features(x), phi)
-    assert torch.allclose(m(x), (phi @ W2.T + b2) / math.sqrt(7))
-    assert m.hidden.weight.dtype == torch.float64
-
-
-def test_deep_forward_matches_formula(device):
-    torch.manual_seed(1)
-    m = DeepMLP((2, 8, 8, 8, 2), device=device)
-    x = torch.randn(4, 2, device=device)
-    L = m.layers
-    h1 = x @ L[0].weight.T + L[0].bias
-    p1 = torch.sigmoid(h1)
-    p2 = torch.sigmoid((p1 @ L[1].weight.T + L[1].bias) / math.sqrt(8))
-    p3 = torch.sigmoid((p2 @ L[2].weight.T + L[2].bias) / math.sqrt(8))
-    out = (p3 @ L[3].weight.T + L[3].bias) / math.sqrt(8)
-    assert torch.allclose(m.features(x, 1), p1)
-    assert torch.allclose(m.features(x, 2), p2)
-    assert torch.allclose(m.features(x, -1), p3)
-    assert torch.allclose(m(x), out)
-    assert torch.allclose(m.feature_map(2)(x), p2)
-    with pytest.raises(ValueError, match="layer must be in 1..3"):
-        m.features(x, 4)
-    with pytest.raises(ValueError, match="one hidden layer"):
-        ShallowMLP(2, 3, 2).features(x.cpu(), 2)
-
-
-def test_init_is_standard_normal_for_weights_and_biases():
-    torch.manual_seed(2)
-    m = ShallowMLP(2, 20000, 2)
-    for t in (m.hidden.weight, m.hidden.bias, m.readout.weight):
-        v = t.detach().flatten()
-        # N(0,1): sample mean within 5 standard errors of 0, variance within 3 %
-        assert abs(v.mean().item()) < 5 / math.sqrt(v.numel())
-        assert abs(v.var().item() - 1.0) < 0.03
-
-
-def test_bad_model_arguments():
-    with pytest.raises(ValueError, match="unknown activation"):
-        ShallowMLP(2, 3, 2, act="softsign")
-    with pytest.raises(ValueError, match="positive"):
-        ShallowMLP(2, 0, 2)
-    with pytest.raises(ValueError, match="hidden layer"):
-        DeepMLP((2, 2))
-
-
-# ---------------------------------------------------------------- data
-def test_xor_and_sinusoid_data():
-    x, y = xor_data()
-    assert y.tolist() == [0, 1, 1, 0]
-    assert ((x[:, 0] * x[:, 1] < 0).long() == y).all()
-    a, ya = sinusoid_data(400, 401)
-    b, yb = sinusoid_data(400, 401)
-    c, _ = sinusoid_data(400, 402)
-    assert torch.equal(a, b) and torch.equal(ya, yb) and not torch.equal(a, c)
-    assert a.shape == (400, 2) and a.abs().max() <= 1.0
-    assert torch.equal(ya, (a[:, 1] > 0.6 * torch.sin(7 * a[:, 0] - 1)).long())
-    assert 0.2 < ya.double().mean() < 0.8
-    assert sinusoid_labels(torch.tensor([[0.0, 0.0]])).item() == int(0.0 > 0.6 * math.sin(-1.0))
-
-
+# ---------------------------------------------------------------- minibatches
 def test_minibatches_deterministic_per_epoch():
     x, y = sinusoid_data(400, 401)
     b1 = minibatches(x, y, 50, seed=7)
@@ -189,11 +124,6 @@ def test_fit_rejects_nonfinite_loss_and_bad_arguments():
         fit(model, bad, minibatches(x, y, 4, 0), opt, epochs=2, progress=False)
     with pytest.raises(ValueError, match="epochs"):
         fit(model, cross_entropy_step, minibatches(x, y, 4, 0), opt, epochs=-1, progress=False)
-
-
-def test_xor_trains_to_full_accuracy():
-    _, res, _ = train_run("xor", 10, 401, epochs=2000, progress=False)
-    assert res.evals["acc"][-1] == 1.0 and res.evals["acc"][0] < 1.0
 
 
 @pytest.mark.parametrize("env, shown", [(None, True), ("1", False), ("0", True)])

@@ -25,7 +25,7 @@ def check(f, X, V):
 
 @pytest.mark.parametrize("act", ["gelu", "relu"])
 def test_resnet_matches_torch_func(device, act):
-    from geomlib.models import feature_map, resnet18
+    from geomlib.experiments.models import feature_map, resnet18
 
     torch.manual_seed(0)
     net = randomize_bn(resnet18(width=0.0625, act=act), torch.Generator().manual_seed(0))
@@ -75,7 +75,7 @@ def test_quirky_ops(device):
 
 
 def test_deep_mlp_partial_features(device):
-    from geomlib.train.models import DeepMLP
+    from geomlib.experiments.models import DeepMLP
 
     torch.manual_seed(2)
     m = DeepMLP((5, 8, 8, 3)).to(device)

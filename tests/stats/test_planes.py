@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from geomlib.planestats import (boundary_contrast, boundary_mask, entropy_from_logits, prediction_entropy,
+from geomlib.stats.planes import (boundary_contrast, boundary_mask, entropy_from_logits, prediction_entropy,
                                 volume_entropy_correlation)
 
 

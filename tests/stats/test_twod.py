@@ -1,13 +1,11 @@
-"""SPEC §4.5 boundary contrast Delta: exact on synthetic fields, brute-force distances, real runs."""
+"""SPEC §4.5 boundary contrast Delta: exact on synthetic fields, brute-force distances (a real run:
+tests/experiments/twod/test_measure.py)."""
 import math
 
 import numpy as np
 import pytest
-import torch
 
-from geomlib.magnification import boundary_contrast_2d, boundary_distance
-from geomlib.train import sinusoid_labels, train_run
-from geomlib.twod.measure import delta_fields, log10_volume
+from geomlib.stats.twod import boundary_contrast_2d, boundary_distance
 
 
 def _grid(n=41, lo=-1.0, hi=1.0):
@@ -80,37 +78,3 @@ def test_undefined_and_bad_inputs():
         boundary_contrast_2d(X, (Y > 0).astype(int), xs ** 3, xs)
     with pytest.raises(ValueError, match="near <= far"):
         boundary_contrast_2d(X, (Y > 0).astype(int), xs, xs, near=0.5, far=0.3)
-
-
-def _shallow_log10_volume(state, pts):
-    """Oracle (SPEC T2, Cauchy-Binet): det g = n^-2 sum_{j<k} phi'_j^2 phi'_k^2 m_jk^2, sigmoid."""
-    W, b = state["hidden.weight"].numpy(), state["hidden.bias"].numpy()
-    n = W.shape[0]
-    dphi = 1 / (1 + np.exp(-(pts @ W.T + b)))
-    dphi = dphi * (1 - dphi)
-    m = W[:, 0, None] * W[None, :, 1] - W[:, 1, None] * W[None, :, 0]
-    det = np.einsum("pj,pk,jk->p", dphi ** 2, dphi ** 2, m ** 2) / 2 / n ** 2
-    return 0.5 * np.log10(det)
-
-
-def test_delta_from_a_real_run_is_near_zero_at_init_and_positive_after_training():
-    """C16: train the tiny-profile sinusoid (w = 20) to convergence; Delta grows from ~0 to > 0.3."""
-    epochs = 3000
-    model, res, _ = train_run("sinusoid", 20, 402, epochs=epochs, snapshot_epochs=(epochs,), progress=False)
-    xs, X, Y = _grid(81)
-    pts = np.stack([X.ravel(), Y.ravel()], 1)
-    deltas = {}
-    for e in (0, epochs):
-        model.load_state_dict(res.snapshots[e])
-        with torch.no_grad():
-            pred = model(torch.as_tensor(pts)).argmax(-1).numpy().reshape(X.shape)
-        vol = log10_volume(model, torch.as_tensor(pts)).reshape(X.shape)  # the chapters' route
-        assert np.allclose(vol, _shallow_log10_volume(res.snapshots[e], pts).reshape(X.shape), atol=1e-10)
-        deltas[e] = boundary_contrast_2d(vol, pred, xs, xs).delta
-        assert delta_fields(model, res.snapshots[e], "sinusoid", n=81)["delta"][1] == pytest.approx(deltas[e])
-        if e == epochs:  # converged: the learned boundary is the sinusoid
-            true = sinusoid_labels(torch.as_tensor(pts)).numpy().reshape(X.shape)
-            assert (pred == true).mean() > 0.97
-    assert res.eval_at(epochs)["acc"] >= 0.98
-    assert abs(deltas[0]) < 0.15
-    assert deltas[epochs] > 0.3

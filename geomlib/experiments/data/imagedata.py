@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..provenance import REPO_ROOT
+from ...cache import REPO_ROOT
 
 
 class DataError(RuntimeError):

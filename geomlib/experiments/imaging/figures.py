@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 
-from ..planestats import boundary_mask
+from ...stats.planes import boundary_mask
 
 TAB10 = ListedColormap(plt.get_cmap("tab10").colors)
 CLASS_NORM = BoundaryNorm(np.arange(-0.5, 10.5, 1), 10)

@@ -1,6 +1,9 @@
 """Geometry of a deep feature map on planes and lines through test images (SPEC §4.2 F6-F8,
 §4.3, §4.5): predicted class, entropy, the plane-induced log area element, the authors'
-effective top-k log volume, per-stage maps, anchor eigen-spectra, and the claim as numbers.
+effective top-k log volume, per-stage maps, anchor eigen-spectra, and the claim as numbers;
+the anchors, and the cached scans of a run's snapshots (:mod:`geomlib.cache` keys them by every
+parameter and geomlib's source, so a re-run of a chapter reuses them). Shared by the supervised
+and self-supervised chapters.
 
 Conventions (all log values base 10):
 
@@ -11,42 +14,34 @@ Conventions (all log values base 10):
 * ``log10_eff``: the authors' effective volume, ``sum_{i<=k} log10 s_i`` over the k largest
   singular values of ``J / sqrt(n)`` (full input space, not the plane; k = n by default, capped
   at the rank by geomlib.numeric), on a coarser grid because it needs the full Jacobian.
-* Predictions and entropies come from a ``readout``: the classifier's softmax (supervised) or the
-  linear probe's probabilities (SSL); the entropy is ``-sum p log10 p`` (SPEC §2.6).
+* Predictions and entropies come from a ``readout``: the classifier's softmax (supervised,
+  :func:`geomlib.experiments.deep.measure.classifier_readout`) or the linear probe's probabilities
+  (SSL, :func:`geomlib.experiments.ssl.measure.probe_readout`); the entropy is ``-sum p log10 p``
+  (SPEC §2.6).
 * Anchors live in the network's input space (normalised pixels); planes are built there, as the
   authors do (CIFAR interpolates in normalised pixel space, SPEC §4.3).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+from dataclasses import asdict
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
-from ..numeric import Line, Plane, effective_log10_volume, induced_log_volume, metric_spectrum
-from ..planestats import boundary_contrast, prediction_entropy, volume_entropy_correlation
-from .resnet import feature_map
+from ...cache import artifact_path, cached, load
+from ...numeric import Line, Plane, effective_log10_volume, induced_log_volume, metric_spectrum
+from ...stats.planes import boundary_contrast, prediction_entropy, volume_entropy_correlation
+from ..data.anchors import choose_anchors
+from ..models.resnet import feature_map
+from .run import DeepRun, checkpoint_path
+from .settings import ScanConfig
 
 LN10 = math.log(10.0)
-
-
-def classifier_readout(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Softmax of a supervised ResNet's linear readout ``fc`` (float64 copy), features -> probs."""
-    fc = model.fc
-    W, b = fc.weight.detach().double(), fc.bias.detach().double()
-
-    def readout(feats: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(feats.double() @ W.to(feats.device).T + b.to(feats.device), -1)
-    return readout
-
-
-def probe_readout(probe) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The linear probe's class probabilities, features -> probs (float64, on the input's device)."""
-    def readout(feats: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(probe.predict_proba(feats), dtype=torch.float64, device=feats.device)
-    return readout
 
 
 @torch.no_grad()
@@ -178,3 +173,130 @@ def summarize(stats: Sequence[dict]) -> dict:
         v = v[np.isfinite(v)]
         out[key] = (float(v.mean()) if v.size else math.nan, float(v.std(ddof=1)) if v.size > 1 else math.nan, int(v.size))
     return out
+
+
+# ---- anchors and cached scans of a run's snapshots ----
+
+def anchor_sets(test_y: torch.Tensor, triples, draws: int, seed: int) -> list[dict]:
+    """One record per (class triple, draw): ``classes``, ``draw``, ``index`` (3 held-out positions)."""
+    out = []
+    for classes in triples:
+        for d in range(draws):
+            out.append({"classes": tuple(classes), "draw": d, "index": choose_anchors(test_y, classes, seed + 1000 * d).tolist()})
+    return out
+
+
+def run_params(run: DeepRun) -> dict:
+    """The parameters that identify a run's trained weights in the cache keys of its scans."""
+    return {"checkpoint": checkpoint_path(run.recipe, run.prep.source).name,
+            "recipe": asdict(run.recipe) | {"num_workers": 0, "amp": False},
+            "final_loss": (run.result.history.get("loss") or [None])[-1]}  # identifies the trained weights
+
+
+def plane(run: DeepRun, epoch: int, anchors: dict, cfg: ScanConfig, *, test_x: torch.Tensor,
+          eff: bool | None = None, stages: bool = False, spectra: bool = False, k: int | None = None) -> dict:
+    """Cached :func:`scan_plane` of snapshot ``epoch`` through ``anchors`` (a record of
+    :func:`anchor_sets`). ``eff``: the authors' effective volume on the ``n_eff`` grid (default
+    ``cfg.eff_all``); ``stages``: per-stage area maps; ``spectra``: anchor spectra; ``k``: top-k
+    of the effective volume (default n, the rank). A cached scan with more parts is reused."""
+    eff = cfg.eff_all if eff is None else eff
+    base = {**run_params(run), "epoch": epoch, "index": list(anchors["index"]), "n": cfg.n,
+            "dtype": cfg.dtype, "k": k}
+
+    def key(e, st, sp):
+        return {**base, "n_eff": cfg.n_eff if e else 0, "stages": st, "spectra": sp}
+
+    tag = {"classes": anchors["classes"], "draw": anchors["draw"], "index": anchors["index"], "epoch": epoch}
+    for e, st, sp in itertools.product(*[(True,) if want else (want, True) for want in (eff, stages, spectra)]):
+        path = artifact_path("deep_plane_scan", key(e, st, sp))
+        if path.exists():
+            return {**load(path), **tag}
+
+    def compute():
+        model = run.model_at(epoch)
+        x = run.prep.net_input(test_x[anchors["index"]].double())
+        return scan_plane(model, x, run.readout_at(epoch, model), n=cfg.n, n_eff=cfg.n_eff if eff else 0, k=k,
+                          stages=(1, 2, 3, 4) if stages else (), spectra=spectra, device=run.device,
+                          dtype=cfg.torch_dtype)
+    return {**cached("deep_plane_scan", key(eff, stages, spectra), compute, verbose=False), **tag}
+
+
+def plane_effective(run: DeepRun, epoch: int, anchors: dict, cfg: ScanConfig, k: int, *,
+                    test_x: torch.Tensor) -> dict:
+    """Cached effective-volume-only scan (:func:`scan_plane_effective`) with top-``k``."""
+    params = {**run_params(run), "epoch": epoch, "index": list(anchors["index"]), "n_eff": cfg.n_eff,
+              "dtype": cfg.dtype, "k": k}
+
+    def compute():
+        model = run.model_at(epoch)
+        x = run.prep.net_input(test_x[anchors["index"]].double())
+        return scan_plane_effective(model, x, run.readout_at(epoch, model), n_eff=cfg.n_eff, k=k,
+                                    device=run.device, dtype=cfg.torch_dtype)
+    return cached("deep_plane_eff", params, compute, verbose=False)
+
+
+def line(run: DeepRun, epoch: int, index: list[int], cfg: ScanConfig, *, test_x: torch.Tensor) -> dict:
+    """Cached :func:`scan_line` between two held-out images (per-stage lengths included)."""
+    params = {**run_params(run), "epoch": epoch, "index": list(index), "steps": cfg.line_steps, "dtype": cfg.dtype}
+
+    def compute():
+        model = run.model_at(epoch)
+        x = run.prep.net_input(test_x[list(index)].double())
+        return scan_line(model, x[0], x[1], run.readout_at(epoch, model), steps=cfg.line_steps,
+                         stages=(1, 2, 3), device=run.device, dtype=cfg.torch_dtype)
+    return cached("deep_line_scan", params, compute, verbose=False)
+
+
+def claim_rows(scans: list[dict], label: str) -> list[dict]:
+    """Rows (one per scan) of the claim table: model label, epoch, triple, both measures' stats."""
+    rows = []
+    for s in scans:
+        row = {"model": label, "epoch": s["epoch"], "classes": "".join(map(str, s["classes"])), "draw": s["draw"]}
+        for meas in ("area", "eff"):
+            st = s.get(f"stats_{meas}") or {"pearson": math.nan, "spearman": math.nan, "contrast": math.nan,
+                                            "n_classes": math.nan}
+            row.update({f"{meas}_pearson": st["pearson"], f"{meas}_spearman": st["spearman"],
+                        f"{meas}_contrast": st["contrast"], f"{meas}_classes": st["n_classes"]})
+        rows.append(row)
+    return rows
+
+
+def signed(x) -> str:
+    """``+0.12`` style, or ``n/a`` for NaN/None (e.g. a contrast on a plane without class change)."""
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):+.2f}"
+
+
+def mean_sd(values) -> str:
+    """``mean ± sd (n)`` over the finite values; ``n/a`` when none (e.g. no class change)."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return "n/a"
+    if v.size == 1:
+        return f"{v[0]:+.2f} (1)"
+    return f"{v.mean():+.2f} ± {v.std(ddof=1):.2f} ({v.size})"
+
+
+def plane_stats_of(logvol: np.ndarray, scan: dict) -> dict:
+    """:func:`plane_stats` of another log-volume grid (e.g. a stage's) on ``scan``'s plane."""
+    return plane_stats(logvol, scan["entropy"], scan["pred"])
+
+
+CLAIM_COLUMNS = {"area_pearson": "area vs entropy (Pearson)", "area_contrast": "area boundary contrast",
+                 "eff_pearson": "eff. vol vs entropy (Pearson)", "eff_contrast": "eff. vol boundary contrast"}
+
+
+def claim_summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± sd (count) over anchor triples of each statistic, per model and epoch."""
+    rows = []
+    for (model, epoch), grp in claims.groupby(["model", "epoch"], sort=False):
+        row = {"model": model, "epoch": epoch, "planes": len(grp)}
+        for col, title in CLAIM_COLUMNS.items():
+            if col in grp:
+                row[title] = mean_sd(grp[col].tolist())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["model", "epoch"])
+
+
+def pick_anchors(labels, classes, seed: int) -> list[int]:
+    """:func:`geomlib.experiments.data.choose_anchors` as a list of ints (indices into the test split)."""
+    return choose_anchors(labels, classes, seed).tolist()

@@ -12,7 +12,7 @@ Transforms are torchvision ``transforms.v2`` pipelines on float tensors ``shape=
 The blur kernel for 32-pixel images (3, sigma in [0.1, 2]) and the solarize threshold 0.5 (PIL's
 128/255) are our choices [U]. Determinism: each image's views are drawn under a private RNG seeded
 by (seed, epoch, index), and the shuffle by (seed, epoch), so an epoch's batches are identical on
-every run, with or without DataLoader workers (what geomlib.train's resume relies on).
+every run, with or without DataLoader workers (what geomlib.experiments.training's resume relies on).
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class ShallowMLP(nn.Module):
 
     Parameters: ``d`` input dimension, ``width`` n, ``classes`` c, ``act`` activation name,
     ``generator`` an optional ``torch.Generator`` for the N(0, 1) init (default: torch's global RNG,
-    seeded by :func:`geomlib.profiles.seed_everything`). ``dtype``/``device`` default to torch's.
+    seeded by :func:`geomlib.book.profiles.seed_everything`). ``dtype``/``device`` default to torch's.
     """
 
     def __init__(self, d: int = 2, width: int = 20, classes: int = 2, act: str = "sigmoid", *,

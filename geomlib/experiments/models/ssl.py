@@ -108,7 +108,7 @@ def _autocast(x: torch.Tensor, amp: bool):
 
 
 def supervised_step(amp: bool = False) -> Callable:
-    """``step_fn(model, (x, y)) -> cross-entropy loss`` for geomlib.train.fit."""
+    """``step_fn(model, (x, y)) -> cross-entropy loss`` for geomlib.experiments.training.fit."""
     def step(model, batch):
         x, y = batch
         with _autocast(x, amp):

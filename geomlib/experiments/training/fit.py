@@ -5,7 +5,7 @@ model **before any step**. Checkpoints are written atomically (temp file + renam
 model, the optimiser, every RNG state, the snapshots, the history and the epoch reached, so a run
 that is interrupted resumes where the last checkpoint left it and ends bit-identical to an
 uninterrupted run (given ``batches(epoch)`` deterministic in the epoch, as
-:func:`geomlib.train.data.minibatches` is).
+:func:`geomlib.experiments.training.batches.minibatches` is).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from tqdm.std import tqdm
 
-from ..cache import atomic_save, load
-from ..profiles import seed_everything
+from ...cache import atomic_save, load
+from ...book.profiles import seed_everything
 
 CHECKPOINT_VERSION = 1
 
@@ -157,7 +157,7 @@ def fit(model: torch.nn.Module, step_fn: Callable[[torch.nn.Module, Any], torch.
       matches (same initial weights, parameter shapes, optimiser and hyper-parameters, ``meta``),
       training resumes from it; a finished checkpoint returns at once. A checkpoint that does not
       match is ignored with a warning and overwritten.
-    * ``seed``: if given, :func:`geomlib.profiles.seed_everything` runs before the first step of a
+    * ``seed``: if given, :func:`geomlib.book.profiles.seed_everything` runs before the first step of a
       fresh run (for step functions that draw random numbers); resumed runs restore the RNG states.
     * ``num_threads``: torch's intra-op CPU threads during training (restored afterwards). Small
       models train fastest with 1: on a loaded 2-core machine extra threads spin and slow the

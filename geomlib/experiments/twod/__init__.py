@@ -1,9 +1,12 @@
-"""The two-dimensional experiments (SPEC F1-F3): settings per profile, runs, geometry on grids,
-the infinite-width baseline and the chapters' figures. ``python -m geomlib.twod --profile paper``
-runs a profile outside the book and saves the committed showcase."""
-from .baseline import symmetric_log10_volume, symmetric_sigmoid_metric
-from .experiment import SETTINGS, Settings, delta_table, run, run_all, settings, showcase_payload
-from .measure import delta_fields, hidden_layers, snapshot_fields
+"""The two-dimensional experiments (SPEC F1-F3: XOR, sinusoid, deep sinusoid), chapters 20-22.
 
-__all__ = ["SETTINGS", "Settings", "delta_fields", "delta_table", "hidden_layers", "run", "run_all", "settings",
-           "showcase_payload", "snapshot_fields", "symmetric_log10_volume", "symmetric_sigmoid_metric"]
+- :mod:`~geomlib.experiments.twod.settings`: each task's training recipe and what each profile runs;
+- :mod:`~geomlib.experiments.twod.run`: one cached, resumable run per (task, width, seed), and the
+  small showcase of the ``paper`` profile committed under ``artifacts/paper/``;
+- :mod:`~geomlib.experiments.twod.measure`: geometry on grids (predicted class, log10 volume
+  element, curvature, Delta) and the infinite-width baseline;
+- :mod:`~geomlib.experiments.twod.figures`: the chapters' figures.
+
+``python -m geomlib.experiments.twod --profile paper`` runs a profile outside the book and saves
+the committed showcase.
+"""

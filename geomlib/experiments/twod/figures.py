@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from ..magnification import FAR, NEAR
+from ...stats.twod import FAR, NEAR
 
 
 def _mesh(f):
@@ -138,7 +138,7 @@ def plot_delta(tables, *, group: str = "width", ax=None, title: str = ""):
     """Delta over training: one colour per ``group`` value (width or layer), the mean over seeds as a
     line, the min-max range over seeds shaded, each seed as a thin line; plus train accuracy below.
 
-    ``tables``: a DataFrame from :func:`geomlib.twod.experiment.delta_table`.
+    ``tables``: a DataFrame from :func:`geomlib.experiments.twod.measure.delta_table`.
     """
     df = tables
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, constrained_layout=True,

@@ -1,80 +1,94 @@
-"""The 2-D experiments (SPEC §4.1-4.2 F1-F3) per profile: train, measure, cache, showcase.
+"""Training runs of the 2-D experiments (SPEC §4.1-4.2 F1-F3): train, measure, cache, showcase.
 
 One *run* = (task, width, seed): training with snapshots at true initialisation and at every epoch
 where something is measured, then fields on the figure grid (predicted class, log10 volume element,
 standard R per hidden layer; the authors' 3R for shallow nets) at the figure epochs and Delta
 (SPEC §4.5) on an 81 x 81 grid over ``[-1, 1]^2`` along training. A run's result is cached under
 ``artifacts/twod-<task>/`` keyed by its settings and geomlib's source, and training checkpoints
-under ``artifacts/checkpoints/`` let an interrupted run resume. ``python -m geomlib.twod`` runs a
+under ``artifacts/checkpoints/`` let an interrupted run resume. ``python -m geomlib.experiments.twod`` runs a
 whole profile and (for ``paper``) writes the small committed showcase the chapters display.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from .. import cache
-from ..train import make_model, recipe, train_run
-from ..train.recipes import SEEDS
+from ... import cache
+from ...book.profiles import seed_everything
+from ..data.toy import sinusoid_data, xor_data
+from ..models.mlp import DeepMLP, ShallowMLP
+from ..training import TrainResult, fit, minibatches
 from . import measure
-from .baseline import symmetric_log10_volume
+from .settings import Settings, recipe
 
 TRAIN_VERSION = 1  # bump when training code changes its dynamics (checkpoints keyed without source)
 
-_DELTA_LONG = (0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8000,
-               9000, 10000)
-_DELTA_XOR = (0, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000)
+
+def make_model(task: str, width, seed: int, *, dtype=torch.float64, device=None) -> nn.Module:
+    """The task's model, initialised deterministically from ``seed`` (seeds every RNG first).
+
+    ``width``: hidden width ``w`` of the shallow ``[2, w, 2]`` net, or the widths tuple of the deep one.
+    """
+    r = recipe(task)
+    seed_everything(seed)
+    if r.deep:
+        widths = tuple(width) if width is not None else r.widths[0]
+        return DeepMLP(widths, "sigmoid", dtype=dtype, device=device)
+    return ShallowMLP(2, int(width), 2, "sigmoid", dtype=dtype, device=device)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What one profile runs for one task (SPEC §6 table)."""
-
-    widths: tuple
-    seeds: tuple
-    epochs: int
-    figure_epochs: tuple
-    delta_epochs: tuple
-    fig_n: int = 40
-    delta_n: int = 81
-    frame_every: int = 0  # snapshot every k epochs for an animation of the first run (0: none)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+def task_data(task: str, seed: int, *, n_train: int | None = None, dtype=torch.float64, device=None):
+    """Training set ``(x [N, 2], y [N])`` of ``task``; the sinusoid sample depends on ``seed``."""
+    r = recipe(task)
+    if task == "xor":
+        return xor_data(dtype=dtype, device=device)
+    return sinusoid_data(n_train or r.n_train, seed, dtype=dtype, device=device)
 
 
-DEEP = (2, 8, 8, 8, 2)
-SETTINGS = {
-    "xor": {
-        "tiny": Settings((10,), (401,), 2000, (50, 500, 2000), _DELTA_XOR, fig_n=20, delta_n=41),
-        "quick": Settings((10, 100), (401, 402), 2000, (50, 500, 2000), _DELTA_XOR, frame_every=50),
-        "paper": Settings((2, 10, 100, 250, 500), SEEDS, 2000, (50, 500, 2000), _DELTA_XOR, frame_every=50),
-    },
-    "sinusoid": {
-        "tiny": Settings((20,), (402,), 3000, (200, 3000), (0, 200, 500, 1000, 2000, 3000), fig_n=20, delta_n=41),
-        "quick": Settings((20, 250), (401,), 10000, (200, 5000, 10000), _DELTA_LONG),
-        "paper": Settings((5, 20, 250), SEEDS, 10000, (200, 5000, 10000), _DELTA_LONG, fig_n=80),
-    },
-    "deep_sinusoid": {
-        "tiny": Settings((DEEP,), (402,), 2000, (200, 1200, 2000), (0, 200, 500, 1000, 1200, 1500, 2000),
-                         fig_n=20, delta_n=41),
-        "quick": Settings((DEEP,), (402,), 10000, (200, 1200, 10000), _DELTA_LONG),
-        "paper": Settings((DEEP,), (402, 401), 10000, (200, 1200, 10000), _DELTA_LONG),
-    },
-}
+def cross_entropy_step(model: nn.Module, batch) -> torch.Tensor:
+    """Cross-entropy of the logits on one ``(x, y)`` batch (the step function of every 2-D task)."""
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
 
 
-def settings(task: str, profile: str) -> Settings:
-    """The :class:`Settings` of ``task`` under ``profile``."""
-    recipe(task)  # validates the task name
-    try:
-        return SETTINGS[task][profile]
-    except KeyError:
-        raise ValueError(f"unknown profile {profile!r}: choose tiny, quick or paper") from None
+def classification_eval(x: torch.Tensor, y: torch.Tensor):
+    """``eval_fn`` giving the full training set's ``loss`` and ``acc``."""
+    def evaluate(model: nn.Module) -> dict:
+        logits = model(x)
+        return {"loss": nn.functional.cross_entropy(logits, y).item(),
+                "acc": (logits.argmax(-1) == y).double().mean().item()}
+    return evaluate
+
+
+def train_run(task: str, width, seed: int, *, epochs: int | None = None, snapshot_epochs=(),
+              checkpoint: str | Path | None = None, device=None, progress: bool = True,
+              n_train: int | None = None, eval_every: int | None = None):
+    """Train one run of ``task`` with the SPEC settings; return ``(model, TrainResult, (x, y))``.
+
+    Deterministic in ``seed`` (init, data sample and batch order). ``epochs`` defaults to the SPEC
+    value; ``snapshot_epochs`` adds snapshots to the one at true initialisation.
+    """
+    r = recipe(task)
+    epochs = r.epochs if epochs is None else int(epochs)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    model = make_model(task, width, seed, device=dev)
+    x, y = task_data(task, seed, n_train=n_train, device=dev)
+    batches = minibatches(x, y, r.batch_size, seed, drop_last=True)
+    opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    width_label = "x".join(map(str, model.widths)) if r.deep else str(width)
+    meta = {"task": task, "width": width_label, "seed": seed, "n_train": len(x)}
+    res: TrainResult = fit(
+        model, cross_entropy_step, batches, opt, epochs=epochs, snapshot_epochs=snapshot_epochs,
+        checkpoint=checkpoint, device=dev, progress=progress, desc=f"{task} w={width_label} seed={seed}",
+        eval_fn=classification_eval(x, y), eval_every=eval_every or max(1, epochs // 200), meta=meta,
+        num_threads=1 if dev.type == "cpu" else None,
+    )
+    return model, res, (x, y)
 
 
 def _width_key(width) -> str:
@@ -107,7 +121,7 @@ def compute_run(task: str, width, seed: int, s: Settings, *, device=None, progre
     baseline = None
     if not recipe(task).deep:
         X, Y = np.meshgrid(xs, xs)
-        baseline = symmetric_log10_volume(X, Y)
+        baseline = measure.symmetric_log10_volume(X, Y)
     deltas = {"epoch": [], "acc": [], "loss": [], "delta": [], "delta_true": [], "n_boundary": []}
     for e in [e for e in s.delta_epochs if e <= s.epochs]:
         d = measure.delta_fields(model, res.snapshots[e], task, n=n, baseline=baseline if e == 0 else None)
@@ -151,7 +165,7 @@ def run(task: str, width, seed: int, s: Settings, *, device=None, progress: bool
 
     Layout: ``deltas`` (per Delta epoch: ``epoch, acc, loss, delta {layer: value}, delta_true,
     n_boundary``, and ``delta_baseline_init`` for shallow nets), ``fields`` (per figure epoch incl. 0:
-    :func:`geomlib.twod.measure.snapshot_fields` + ``acc``), ``frames`` (animation, if asked),
+    :func:`geomlib.experiments.twod.measure.snapshot_fields` + ``acc``), ``frames`` (animation, if asked),
     ``history``, ``evals``, ``snapshots`` (figure epochs), training data, wall times.
     """
     params = run_params(task, width, seed, s) | {"frames": bool(frames and s.frame_every),
@@ -169,23 +183,6 @@ def run_all(task: str, s: Settings, *, device=None, progress: bool = True, recor
             out[(_width_key(w), seed)] = run(task, w, seed, s, device=device, progress=progress,
                                              frames=(i == len(s.widths) - 1 and j == 0), record=record)
     return out
-
-
-def delta_table(runs: dict, layer: int | None = None):
-    """Long-format table (pandas) of Delta over training: one row per (width, seed, epoch, layer)."""
-    import pandas as pd
-
-    rows = []
-    for (w, seed), r in runs.items():
-        d = r["deltas"]
-        for i, e in enumerate(d["epoch"]):
-            for l, val in d["delta"][i].items():
-                if layer is not None and l != layer:
-                    continue
-                rows.append({"width": w, "seed": seed, "epoch": e, "layer": l, "delta": val,
-                             "delta_true": d["delta_true"][i][l], "acc": d["acc"][i],
-                             "boundary_points": d["n_boundary"][i]})
-    return pd.DataFrame(rows)
 
 
 def showcase_payload(runs: dict, s: Settings, *, fields_seed: int | None = None) -> dict:

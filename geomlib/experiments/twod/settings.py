@@ -1,4 +1,7 @@
-"""The 2-D experiments' training settings (SPEC §4.1 F1-F3) and a one-call ``train_run``.
+"""Settings of the 2-D experiments (SPEC §4.1 F1-F3): the training recipe of each task, and what
+each profile runs (widths, seeds, epochs, snapshots, grids).
+
+Training recipes (:data:`RECIPES`, the same in every profile):
 
 | task | model | optimiser (lr / momentum / wd) | batch | epochs | widths | seeds |
 |---|---|---|---|---|---|---|
@@ -8,19 +11,13 @@
 
 Cross-entropy loss on the logits, float64, N(0, 1) initialisation (SPEC §2). ``figure_epochs`` are
 the epochs of the authors' gallery PDFs, counted from true initialisation here (SPEC §4.4).
+
+Per profile (:data:`SETTINGS`, :func:`settings`): ``tiny`` (tests) one width and seed on coarse
+grids, ``quick`` (``make book``) two widths or seeds, ``paper`` every width and seed above.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import torch
-from torch import nn
-
-from ..profiles import seed_everything
-from .data import minibatches, sinusoid_data, xor_data
-from .fit import TrainResult, fit
-from .models import DeepMLP, ShallowMLP
+from dataclasses import asdict, dataclass
 
 SEEDS = (401, 402, 403, 404, 405, 501)
 
@@ -58,63 +55,53 @@ def recipe(task: str) -> Recipe:
         raise ValueError(f"unknown task {task!r}: choose one of {', '.join(RECIPES)}") from None
 
 
-def make_model(task: str, width, seed: int, *, dtype=torch.float64, device=None) -> nn.Module:
-    """The task's model, initialised deterministically from ``seed`` (seeds every RNG first).
-
-    ``width``: hidden width ``w`` of the shallow ``[2, w, 2]`` net, or the widths tuple of the deep one.
-    """
-    r = recipe(task)
-    seed_everything(seed)
-    if r.deep:
-        widths = tuple(width) if width is not None else r.widths[0]
-        return DeepMLP(widths, "sigmoid", dtype=dtype, device=device)
-    return ShallowMLP(2, int(width), 2, "sigmoid", dtype=dtype, device=device)
+_DELTA_LONG = (0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8000,
+               9000, 10000)
+_DELTA_XOR = (0, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000)
 
 
-def task_data(task: str, seed: int, *, n_train: int | None = None, dtype=torch.float64, device=None):
-    """Training set ``(x [N, 2], y [N])`` of ``task``; the sinusoid sample depends on ``seed``."""
-    r = recipe(task)
-    if task == "xor":
-        return xor_data(dtype=dtype, device=device)
-    return sinusoid_data(n_train or r.n_train, seed, dtype=dtype, device=device)
+@dataclass(frozen=True)
+class Settings:
+    """What one profile runs for one task (SPEC §6 table)."""
+
+    widths: tuple
+    seeds: tuple
+    epochs: int
+    figure_epochs: tuple
+    delta_epochs: tuple
+    fig_n: int = 40
+    delta_n: int = 81
+    frame_every: int = 0  # snapshot every k epochs for an animation of the first run (0: none)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
-def cross_entropy_step(model: nn.Module, batch) -> torch.Tensor:
-    """Cross-entropy of the logits on one ``(x, y)`` batch (the step function of every 2-D task)."""
-    x, y = batch
-    return nn.functional.cross_entropy(model(x), y)
+DEEP = (2, 8, 8, 8, 2)
+SETTINGS = {
+    "xor": {
+        "tiny": Settings((10,), (401,), 2000, (50, 500, 2000), _DELTA_XOR, fig_n=20, delta_n=41),
+        "quick": Settings((10, 100), (401, 402), 2000, (50, 500, 2000), _DELTA_XOR, frame_every=50),
+        "paper": Settings((2, 10, 100, 250, 500), SEEDS, 2000, (50, 500, 2000), _DELTA_XOR, frame_every=50),
+    },
+    "sinusoid": {
+        "tiny": Settings((20,), (402,), 3000, (200, 3000), (0, 200, 500, 1000, 2000, 3000), fig_n=20, delta_n=41),
+        "quick": Settings((20, 250), (401,), 10000, (200, 5000, 10000), _DELTA_LONG),
+        "paper": Settings((5, 20, 250), SEEDS, 10000, (200, 5000, 10000), _DELTA_LONG, fig_n=80),
+    },
+    "deep_sinusoid": {
+        "tiny": Settings((DEEP,), (402,), 2000, (200, 1200, 2000), (0, 200, 500, 1000, 1200, 1500, 2000),
+                         fig_n=20, delta_n=41),
+        "quick": Settings((DEEP,), (402,), 10000, (200, 1200, 10000), _DELTA_LONG),
+        "paper": Settings((DEEP,), (402, 401), 10000, (200, 1200, 10000), _DELTA_LONG),
+    },
+}
 
 
-def classification_eval(x: torch.Tensor, y: torch.Tensor):
-    """``eval_fn`` giving the full training set's ``loss`` and ``acc``."""
-    def evaluate(model: nn.Module) -> dict:
-        logits = model(x)
-        return {"loss": nn.functional.cross_entropy(logits, y).item(),
-                "acc": (logits.argmax(-1) == y).double().mean().item()}
-    return evaluate
-
-
-def train_run(task: str, width, seed: int, *, epochs: int | None = None, snapshot_epochs=(),
-              checkpoint: str | Path | None = None, device=None, progress: bool = True,
-              n_train: int | None = None, eval_every: int | None = None):
-    """Train one run of ``task`` with the SPEC settings; return ``(model, TrainResult, (x, y))``.
-
-    Deterministic in ``seed`` (init, data sample and batch order). ``epochs`` defaults to the SPEC
-    value; ``snapshot_epochs`` adds snapshots to the one at true initialisation.
-    """
-    r = recipe(task)
-    epochs = r.epochs if epochs is None else int(epochs)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    model = make_model(task, width, seed, device=dev)
-    x, y = task_data(task, seed, n_train=n_train, device=dev)
-    batches = minibatches(x, y, r.batch_size, seed, drop_last=True)
-    opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
-    width_label = "x".join(map(str, model.widths)) if r.deep else str(width)
-    meta = {"task": task, "width": width_label, "seed": seed, "n_train": len(x)}
-    res: TrainResult = fit(
-        model, cross_entropy_step, batches, opt, epochs=epochs, snapshot_epochs=snapshot_epochs,
-        checkpoint=checkpoint, device=dev, progress=progress, desc=f"{task} w={width_label} seed={seed}",
-        eval_fn=classification_eval(x, y), eval_every=eval_every or max(1, epochs // 200), meta=meta,
-        num_threads=1 if dev.type == "cpu" else None,
-    )
-    return model, res, (x, y)
+def settings(task: str, profile: str) -> Settings:
+    """The :class:`Settings` of ``task`` under ``profile``."""
+    recipe(task)  # validates the task name
+    try:
+        return SETTINGS[task][profile]
+    except KeyError:
+        raise ValueError(f"unknown profile {profile!r}: choose tiny, quick or paper") from None

@@ -1,22 +1,28 @@
-"""The deep chapters' pipeline (geomlib.models.runs / planescan / study): recipes per profile,
-data preparation and the substitute banner, resumable training, plane scans against a direct
-full-Jacobian computation. Synthetic images appear here only as shape fixtures."""
+"""The deep chapters' shared pipeline (geomlib.experiments.imaging) with each method of the
+supervised and self-supervised groups: data preparation and the substitute banner, resumable
+training, plane scans against a direct full-Jacobian computation, cached scans. Synthetic images
+appear here only as shape fixtures."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from geomlib.data import ImageData
-from geomlib.models import CifarResNet, feature_map
-from geomlib.models.augment import IMAGENET_MEAN
-from geomlib.models.study import pick_anchors
-from geomlib.models.planescan import (classifier_readout, plane_stats, scan_line,
-                                      scan_plane, summarize)
-from geomlib.models.runs import deep_recipe, prepare_images, train_deep
-from geomlib.models.study import anchor_sets, claim_rows, claim_summary, mean_sd, scan_config
-from geomlib.profiles import ConfigError
 import pandas as pd
+
+from geomlib.experiments.data import ImageData
+from geomlib.experiments.deep.measure import classifier_readout
+from geomlib.experiments.deep.run import SUPERVISED, train_supervised
+from geomlib.experiments.deep.settings import supervised_recipe
+from geomlib.experiments.imaging import measure
+from geomlib.experiments.imaging.measure import (anchor_sets, claim_rows, claim_summary, mean_sd, pick_anchors,
+                                                 plane_stats, scan_line, scan_plane, summarize)
+from geomlib.experiments.imaging.run import prepare_images
+from geomlib.experiments.imaging.settings import ScanConfig
+from geomlib.experiments.models import CifarResNet, feature_map
+from geomlib.experiments.models.augment import IMAGENET_MEAN
+from geomlib.experiments.ssl.run import BARLOW, SIMCLR, train_ssl
+from geomlib.experiments.ssl.settings import ssl_recipe
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,41 +40,43 @@ def fake_images(n_train=96, n_test=40, substitute=True, seed=0):
         substitute=substitute, channel_mean=mean, channel_std=std)
 
 
-def test_paper_recipes_follow_spec():
-    sup = deep_recipe("supervised", "paper")
-    assert (sup.depth, sup.width, sup.act, sup.batch_size, sup.epochs, sup.lr, sup.momentum, sup.weight_decay) == \
-        (34, 1.0, "gelu", 1024, 200, 0.01, 0.9, 1e-4)
-    assert sup.snapshot_epochs == (50, 200) and sup.n_train is None and not sup.amp  # amp only on CUDA
-    bt, sc = deep_recipe("barlow", "paper"), deep_recipe("simclr", "paper")
-    assert (bt.epochs, bt.batch_size, bt.drop_last, bt.proj_dim) == (1000, 1024, True, 256)
-    assert (sc.epochs, sc.batch_size, sc.drop_last, sc.out_dim) == (1000, 512, True, 10)
-    assert deep_recipe("supervised", "quick").width < 1 and deep_recipe("supervised", "quick").depth == 18
-    assert deep_recipe("supervised", "quick", act="relu", epochs=3).epochs == 3
-    with pytest.raises(ConfigError):
-        deep_recipe("byol", "quick")
-    with pytest.raises(ConfigError):
-        deep_recipe("barlow", "huge")
-    assert scan_config("paper").n == 80 and scan_config("paper").dtype == "float64"
+METHODS = {"supervised": SUPERVISED, "barlow": BARLOW, "simclr": SIMCLR}
+
+
+def deep_recipe(method, profile, **kw):
+    """The recipe of any of the three methods, from its figure group's settings."""
+    return supervised_recipe(profile, **kw) if method == "supervised" else ssl_recipe(method, profile, **kw)
+
+
+def train(recipe, data, **kw):
+    """Train with the figure group's entry point (supervised or self-supervised)."""
+    return (train_supervised if recipe.method == "supervised" else train_ssl)(recipe, data, **kw)
+
+
+def prepare(data, recipe):
+    return prepare_images(data, recipe, METHODS[recipe.method])
 
 
 def test_prepare_images_normalisation_and_banner():
     sub, real = fake_images(substitute=True), fake_images(substitute=False)
-    p = prepare_images(sub, deep_recipe("supervised", "tiny", n_train=50, n_test=20))
+    p = prepare(sub, deep_recipe("supervised", "tiny", n_train=50, n_test=20))
     assert p.banner == "substitute banner" and len(p.train_x) == 50 and len(p.test_x) == 20
     assert p.mean == pytest.approx((0.3,) * 3) and p.train_x.is_contiguous()
     # stratified subset: every class present
     assert len(torch.unique(p.train_y)) == 10
-    assert prepare_images(sub, deep_recipe("barlow", "tiny")).mean == pytest.approx((0.3,) * 3)  # own stats
-    assert prepare_images(real, deep_recipe("barlow", "tiny")).mean == IMAGENET_MEAN            # CIFAR: ImageNet
-    assert prepare_images(real, deep_recipe("barlow", "tiny")).banner is None
-    s = prepare_images(sub, deep_recipe("simclr", "tiny"))
+    assert prepare(sub, deep_recipe("barlow", "tiny")).mean == pytest.approx((0.3,) * 3)  # own stats
+    assert prepare(real, deep_recipe("barlow", "tiny")).mean == IMAGENET_MEAN            # CIFAR: ImageNet
+    assert prepare(real, deep_recipe("barlow", "tiny")).banner is None
+    s = prepare(sub, deep_recipe("simclr", "tiny"))
     assert s.mean is None and torch.equal(s.net_input(s.train_x), s.train_x)
     x = p.net_input(p.train_x[:2])
     torch.testing.assert_close(x, (p.train_x[:2] - 0.3) / 0.2)
     with pytest.raises(ValueError, match="3, 32, 32"):
         bad = fake_images()
         bad.train_x = bad.train_x[:, :1]
-        prepare_images(bad, deep_recipe("supervised", "tiny"))
+        prepare(bad, deep_recipe("supervised", "tiny"))
+    with pytest.raises(ValueError, match="given with method 'barlow'"):  # a recipe and another method's rules
+        prepare_images(sub, deep_recipe("supervised", "tiny"), BARLOW)
 
 
 @pytest.mark.parametrize("method", ["supervised", "barlow", "simclr"])
@@ -76,11 +84,11 @@ def test_training_snapshots_and_resume(tmp_path, method):
     data = fake_images()
     r = deep_recipe(method, "tiny", n_train=64, n_test=20, epochs=2, batch_size=32, snapshot_epochs=(1, 2))
     ck = tmp_path / f"{method}.pt"
-    run = train_deep(r, data, checkpoint=ck, progress=False)
+    run = train(r, data, checkpoint=ck, progress=False)
     assert run.epochs == [0, 1, 2] and ck.exists()
     # snapshot 0 is the untrained network: it equals a freshly built model
     fresh = {k: v for k, v in run.model_at(0).state_dict().items()}
-    again = train_deep(r, data, checkpoint=ck, progress=False)  # finished checkpoint: no retraining
+    again = train(r, data, checkpoint=ck, progress=False)  # finished checkpoint: no retraining
     for k, v in again.result.snapshots[2].items():
         assert torch.equal(v, run.result.snapshots[2][k])
     assert not all(torch.equal(fresh[k], run.result.snapshots[2][k]) for k in fresh)
@@ -173,20 +181,19 @@ def test_plane_stats_and_summaries():
     assert table.loc[("m", 0), "planes"] == 2
 
 
-def test_study_plane_caches_and_reuses_richer_scans():
+def test_cached_plane_reuses_richer_scans():
     from geomlib.cache import artifact_root
-    from geomlib.models import study
     data = fake_images()
-    run = train_deep(deep_recipe("supervised", "tiny", n_train=64, n_test=20, epochs=1, batch_size=32,
-                                 snapshot_epochs=(1,)), data, checkpoint=False, progress=False)
-    cfg = study.ScanConfig(3, 2, 3, 1, "float64", n_triples=1, eff_all=False)
-    anchors = study.anchor_sets(data.test_y, cfg.triples, 1, 0)[0]
-    rich = study.plane(run, 1, anchors, cfg, test_x=data.test_x, eff=True, stages=True, spectra=True)
+    run = train_supervised(supervised_recipe("tiny", n_train=64, n_test=20, epochs=1, batch_size=32,
+                                             snapshot_epochs=(1,)), data, checkpoint=False, progress=False)
+    cfg = ScanConfig(3, 2, 3, 1, "float64", n_triples=1, eff_all=False)
+    anchors = anchor_sets(data.test_y, cfg.triples, 1, 0)[0]
+    rich = measure.plane(run, 1, anchors, cfg, test_x=data.test_x, eff=True, stages=True, spectra=True)
     assert "eff" in rich and set(rich["stages"]) == {1, 2, 3, 4} and rich["spectra"].shape == (3, 32)
     files = sorted((artifact_root() / "deep_plane_scan").glob("*.pt"))
-    plain = study.plane(run, 1, anchors, cfg, test_x=data.test_x)  # served by the richer scan
+    plain = measure.plane(run, 1, anchors, cfg, test_x=data.test_x)  # served by the richer scan
     assert sorted((artifact_root() / "deep_plane_scan").glob("*.pt")) == files
     np.testing.assert_array_equal(plain["log10_area"], rich["log10_area"])
-    other = study.plane(run, 0, anchors, cfg, test_x=data.test_x)  # a different snapshot: computed
+    other = measure.plane(run, 0, anchors, cfg, test_x=data.test_x)  # a different snapshot: computed
     assert "eff" not in other and other["stages"] == {} and other["epoch"] == 0
-    assert study.signed(float("nan")) == "n/a" and study.signed(0.5) == "+0.50"
+    assert measure.signed(float("nan")) == "n/a" and measure.signed(0.5) == "+0.50"

@@ -1,4 +1,5 @@
-"""geomlib.twod: infinite-width baseline (SPEC T3, C15), exact 2-D log volumes, and a whole cached run."""
+"""geomlib.experiments.twod.measure: infinite-width baseline (SPEC T3, C15), exact 2-D log volumes,
+and Delta of a real run."""
 import math
 
 import numpy as np
@@ -6,9 +7,11 @@ import pytest
 import torch
 
 from geomlib import numeric
-from geomlib.train import DeepMLP, ShallowMLP
-from geomlib.twod import SETTINGS, Settings, run, symmetric_sigmoid_metric
-from geomlib.twod.measure import log10_volume
+from geomlib.experiments.data import sinusoid_labels
+from geomlib.experiments.models import DeepMLP, ShallowMLP
+from geomlib.experiments.twod.measure import delta_fields, log10_volume, symmetric_sigmoid_metric
+from geomlib.experiments.twod.run import train_run
+from geomlib.stats.twod import boundary_contrast_2d
 
 
 def test_symmetric_sigmoid_volume_matches_spec_table():
@@ -73,26 +76,41 @@ def test_log10_volume_is_exact_where_the_metric_is_ill_conditioned():
     assert np.allclose(v, 0.5 * torch.log10(cb).numpy(), rtol=0, atol=1e-12)
 
 
-def test_settings_cover_every_task_and_profile():
-    for task, by_profile in SETTINGS.items():
-        assert set(by_profile) == {"tiny", "quick", "paper"}
-        for s in by_profile.values():
-            assert 0 in s.delta_epochs and s.epochs in s.delta_epochs
-            assert max(s.figure_epochs) <= s.epochs and s.delta_n >= 41
-    paper = SETTINGS["sinusoid"]["paper"]
-    assert paper.widths == (5, 20, 250) and paper.epochs == 10000 and len(paper.seeds) == 6
+def _grid(n=41, lo=-1.0, hi=1.0):
+    xs = np.linspace(lo, hi, n)
+    X, Y = np.meshgrid(xs, xs)
+    return xs, X, Y
 
 
-def test_a_whole_run_is_cached_and_measured():
-    s = Settings((10,), (401,), 300, (300,), (0, 100, 300), fig_n=8, delta_n=41, frame_every=100)
-    r1 = run("xor", 10, 401, s, progress=False, frames=True)
-    assert sorted(r1["fields"]) == [0, 300] and sorted(r1["frames"]) == [0, 100, 200, 300]
-    assert r1["deltas"]["epoch"] == [0, 100, 300]
-    f = r1["fields"][300]
-    assert f["pred"].shape == (8, 8) and f["layers"][1]["log10_vol"].shape == (8, 8)
-    assert np.isfinite(f["layers"][1]["R"]).all()
-    assert np.allclose(f["R3"], 3 * f["layers"][1]["R"], rtol=1e-4, atol=1e-3)  # authors' 3R
-    r2 = run("xor", 10, 401, s, progress=False, frames=True)  # from the cache: identical
-    assert r2["deltas"] == r1["deltas"] and r2["wall_s"] == r1["wall_s"]
-    with pytest.raises(ValueError, match="unknown task"):
-        run("spiral", 10, 401, s)
+def _shallow_log10_volume(state, pts):
+    """Oracle (SPEC T2, Cauchy-Binet): det g = n^-2 sum_{j<k} phi'_j^2 phi'_k^2 m_jk^2, sigmoid."""
+    W, b = state["hidden.weight"].numpy(), state["hidden.bias"].numpy()
+    n = W.shape[0]
+    dphi = 1 / (1 + np.exp(-(pts @ W.T + b)))
+    dphi = dphi * (1 - dphi)
+    m = W[:, 0, None] * W[None, :, 1] - W[:, 1, None] * W[None, :, 0]
+    det = np.einsum("pj,pk,jk->p", dphi ** 2, dphi ** 2, m ** 2) / 2 / n ** 2
+    return 0.5 * np.log10(det)
+
+
+def test_delta_from_a_real_run_is_near_zero_at_init_and_positive_after_training():
+    """C16: train the tiny-profile sinusoid (w = 20) to convergence; Delta grows from ~0 to > 0.3."""
+    epochs = 3000
+    model, res, _ = train_run("sinusoid", 20, 402, epochs=epochs, snapshot_epochs=(epochs,), progress=False)
+    xs, X, Y = _grid(81)
+    pts = np.stack([X.ravel(), Y.ravel()], 1)
+    deltas = {}
+    for e in (0, epochs):
+        model.load_state_dict(res.snapshots[e])
+        with torch.no_grad():
+            pred = model(torch.as_tensor(pts)).argmax(-1).numpy().reshape(X.shape)
+        vol = log10_volume(model, torch.as_tensor(pts)).reshape(X.shape)  # the chapters' route
+        assert np.allclose(vol, _shallow_log10_volume(res.snapshots[e], pts).reshape(X.shape), atol=1e-10)
+        deltas[e] = boundary_contrast_2d(vol, pred, xs, xs).delta
+        assert delta_fields(model, res.snapshots[e], "sinusoid", n=81)["delta"][1] == pytest.approx(deltas[e])
+        if e == epochs:  # converged: the learned boundary is the sinusoid
+            true = sinusoid_labels(torch.as_tensor(pts)).numpy().reshape(X.shape)
+            assert (pred == true).mean() > 0.97
+    assert res.eval_at(epochs)["acc"] >= 0.98
+    assert abs(deltas[0]) < 0.15
+    assert deltas[epochs] > 0.3
