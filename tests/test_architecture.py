@@ -1,5 +1,5 @@
-"""The layout's two rules, enforced: the core never imports the experiments or the book machinery,
-and geomlib's modules import each other without cycles.
+"""The layout's rules, enforced: the core never imports the experiments or the book machinery, the
+book machinery never imports the experiments, and geomlib's modules import each other without cycles.
 
 Core: ``geomlib.numeric``, ``geomlib.symbolic``, ``geomlib.stats`` (and ``geomlib.cache``, the artifact
 store below them that ``geomlib.symbolic`` uses). The import graph is read from the source (every
@@ -114,6 +114,14 @@ def test_core_imports_nothing_from_experiments_or_book():
     assert not {m: d for m, d in bad.items() if d}, bad
     # the package's own __init__ reaches the book lazily (module __getattr__), never at import
     assert not [d for d in g["geomlib"] if _within(d, UPPER)]
+
+
+def test_book_machinery_imports_nothing_from_experiments():
+    g = import_graph()
+    book = [m for m in g if _within(m, ("geomlib.book",))]
+    assert {"geomlib.book", "geomlib.book.runner", "geomlib.book.profiles"} <= set(book)
+    bad = {m: sorted(d for d in g[m] if _within(d, ("geomlib.experiments",))) for m in book}
+    assert not {m: d for m, d in bad.items() if d}, bad
 
 
 def test_importing_the_core_loads_no_experiment_or_book_module():

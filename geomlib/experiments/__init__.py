@@ -2,12 +2,12 @@
 
 One sub-package per figure group, each with the same inner shape:
 
-| group | figures (SPEC) | chapters |
+| group | experiments | chapters |
 |---|---|---|
-| :mod:`~geomlib.experiments.twod` | F1-F3: XOR, sinusoid, deep sinusoid | 20-22 |
-| :mod:`~geomlib.experiments.mnist` | F4-F5: lines and planes between MNIST digits | 30-31 |
-| :mod:`~geomlib.experiments.deep` | F6: supervised CIFAR ResNets | 40 |
-| :mod:`~geomlib.experiments.ssl` | F7-F8: Barlow Twins, SimCLR | 41-42 |
+| :mod:`~geomlib.experiments.twod` | XOR, sinusoid, deep sinusoid (two-dimensional inputs) | 20-22 |
+| :mod:`~geomlib.experiments.mnist` | lines and planes between MNIST digits | 30-31 |
+| :mod:`~geomlib.experiments.deep` | supervised CIFAR ResNets | 40 |
+| :mod:`~geomlib.experiments.ssl` | self-supervised: Barlow Twins, SimCLR | 41-42 |
 
 - ``settings``: what each profile (``tiny`` | ``quick`` | ``paper``) runs;
 - ``run``: the training runs (cached, resumable, snapshots from true initialisation);

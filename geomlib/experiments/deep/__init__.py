@@ -1,4 +1,4 @@
-"""The deep supervised experiment (SPEC F6: CIFAR ResNets, GELU with a ReLU control), chapter 40.
+"""The deep supervised experiment (CIFAR ResNets, GELU with a ReLU control), chapter 40.
 
 - :mod:`~geomlib.experiments.deep.settings`: the supervised recipe per profile, the activations,
   the same-class control planes;

@@ -1,4 +1,4 @@
-"""Training runs of the deep supervised experiment (SPEC §4.1 F6): a CIFAR ResNet and its linear
+"""Training runs of the deep supervised experiment: a CIFAR ResNet and its linear
 classifier trained with cross-entropy on randomly cropped and flipped images normalised with the
 training set's statistics; held-out accuracy recorded along training. The shared machinery
 (preparation, resumable training, snapshots) is :mod:`geomlib.experiments.imaging.run`.

@@ -1,4 +1,4 @@
-"""Settings of the deep supervised experiment (SPEC §4.1 F6) per profile.
+"""Settings of the deep supervised experiment per profile (``paper``: the authors' settings).
 
 | profile | network | training images | epochs | batch | snapshots |
 |---|---|---|---|---|---|
@@ -15,14 +15,14 @@ import torch
 
 from ..imaging.settings import DeepRecipe, ScanConfig, make_recipe
 
-SUPERVISED = {  # SPEC §4.1 F6 for ``paper``
+SUPERVISED = {
     "paper": dict(epochs=200, batch_size=1024, snapshot_epochs=(50, 200), drop_last=False),
     "quick": dict(n_train=3000, n_test=1000, epochs=6, batch_size=128, snapshot_epochs=(1, 6)),
     "tiny": dict(n_train=256, n_test=256, epochs=2, batch_size=64, snapshot_epochs=(2,)),
 }
 ACTIVATIONS = ("gelu", "relu")  # the network studied and its control (a finite ReLU net's metric is piecewise constant)
 
-# SPEC §4.3: same-class control planes of F6
+# the authors' same-class control planes (three images of one class)
 SAME_CLASS = ((0, 0, 0), (6, 6, 6))
 
 

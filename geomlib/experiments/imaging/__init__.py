@@ -1,4 +1,4 @@
-"""The image pipeline shared by the deep chapters (SPEC F6-F8): what the supervised
+"""The image pipeline shared by the deep chapters (40-42): what the supervised
 (:mod:`geomlib.experiments.deep`) and self-supervised (:mod:`geomlib.experiments.ssl`) figure
 groups have in common, with the same inner shape as a figure group:
 

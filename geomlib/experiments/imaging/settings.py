@@ -1,6 +1,6 @@
-"""Settings shared by the deep chapters (SPEC §4.1 F6-F8): the recipe of one image training run,
-the network of each profile, and the per-profile grids of the plane and line scans with the
-authors' class triples (SPEC §4.3).
+"""Settings shared by the deep chapters (40-42): the recipe of one image training run, the network
+of each profile, and the per-profile grids of the plane and line scans with the authors' class
+triples.
 
 Each method's optimiser, batch, epochs and snapshots per profile are in its figure group:
 :mod:`geomlib.experiments.deep.settings` (supervised) and :mod:`geomlib.experiments.ssl.settings`

@@ -1,4 +1,4 @@
-"""The MNIST slice experiments (SPEC F4/F5: lines and planes between held-out digits), chapters 30-31.
+"""The MNIST slice experiments (lines and planes between held-out digits), chapters 30-31.
 
 - :mod:`~geomlib.experiments.mnist.settings`: the MLP, its training and the slices, per profile;
 - :mod:`~geomlib.experiments.mnist.run`: the cached, resumable training run and its snapshots;

@@ -1,4 +1,4 @@
-"""Training runs of the MNIST slice experiments (SPEC §4.1 F4): the ``[784, w, 10]`` MLP trained
+"""Training runs of the MNIST slice experiments: the ``[784, w, 10]`` MLP trained
 with Adam from true initialisation, cached and resumable, and the float64 copies of its snapshots
 whose feature map ``Phi(x) = phi(W1 x + b1)`` the geometry is measured on.
 """

@@ -1,4 +1,4 @@
-"""Settings of the MNIST slice experiments (SPEC §4.1-4.3 F4/F5) per profile: the ``[784, w, 10]``
+"""Settings of the MNIST slice experiments per profile: the ``[784, w, 10]``
 MLP and its training, the snapshots, and the lines and planes scanned (digit pairs and triples,
 grid sizes, the effective volume's k).
 """

@@ -1,4 +1,4 @@
-"""The self-supervised experiments (SPEC F7 Barlow Twins, F8 SimCLR), chapters 41-42.
+"""The self-supervised experiments (Barlow Twins, SimCLR), chapters 41-42.
 
 - :mod:`~geomlib.experiments.ssl.settings`: the Barlow Twins and SimCLR recipes per profile;
 - :mod:`~geomlib.experiments.ssl.run`: their :class:`~geomlib.experiments.imaging.run.Method`

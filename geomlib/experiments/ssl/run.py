@@ -1,4 +1,4 @@
-"""Training runs of the self-supervised experiments (SPEC §4.1 F7, F8): a CIFAR ResNet backbone
+"""Training runs of the self-supervised experiments: a CIFAR ResNet backbone
 trained without labels, with a Barlow Twins projector (two views, each through its own forward
 pass; ImageNet normalisation on CIFAR-10, the substitute's own statistics otherwise) or a SimCLR
 head (two views in one forward pass, NT-Xent; no normalisation). The shared machinery

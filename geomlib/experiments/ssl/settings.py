@@ -1,4 +1,5 @@
-"""Settings of the self-supervised experiments (SPEC §4.1 F7 Barlow Twins, F8 SimCLR) per profile.
+"""Settings of the self-supervised experiments (Barlow Twins, SimCLR) per profile (``paper``: the
+authors' settings).
 
 | method | profile | network | training images | epochs | batch (drop_last) | snapshots |
 |---|---|---|---|---|---|---|
@@ -18,12 +19,12 @@ from ...book.profiles import ConfigError
 from ..imaging.settings import DeepRecipe, make_recipe
 
 METHODS = ("barlow", "simclr")
-BARLOW = {  # SPEC §4.1 F7 for ``paper``
+BARLOW = {
     "paper": dict(epochs=1000, batch_size=1024, snapshot_epochs=(50, 200, 500, 1000), drop_last=True),
     "quick": dict(n_train=2000, n_test=1000, epochs=6, batch_size=128, snapshot_epochs=(6,), drop_last=True),
     "tiny": dict(n_train=128, n_test=128, epochs=1, batch_size=64, snapshot_epochs=(1,), drop_last=True),
 }
-SIMCLR = {  # SPEC §4.1 F8 for ``paper``
+SIMCLR = {
     "paper": dict(epochs=1000, batch_size=512, snapshot_epochs=(50, 200, 1000), drop_last=True),
     "quick": dict(n_train=2000, n_test=1000, epochs=6, batch_size=128, snapshot_epochs=(6,), drop_last=True),
     "tiny": dict(n_train=128, n_test=128, epochs=1, batch_size=64, snapshot_epochs=(1,), drop_last=True),

@@ -1,4 +1,4 @@
-"""The two-dimensional experiments (SPEC F1-F3: XOR, sinusoid, deep sinusoid), chapters 20-22.
+"""The two-dimensional experiments (XOR, sinusoid, deep sinusoid), chapters 20-22.
 
 - :mod:`~geomlib.experiments.twod.settings`: each task's training recipe and what each profile runs;
 - :mod:`~geomlib.experiments.twod.run`: one cached, resumable run per (task, width, seed), and the

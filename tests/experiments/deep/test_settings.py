@@ -1,5 +1,5 @@
-"""geomlib.experiments.deep.settings: the supervised recipe per profile (SPEC §4.1 F6) and the
-shared scan grids."""
+"""geomlib.experiments.deep.settings: the supervised recipe per profile (``paper``: the authors'
+settings) and the shared scan grids."""
 import pytest
 
 from geomlib.book.profiles import ConfigError
@@ -7,7 +7,7 @@ from geomlib.experiments.deep.settings import SAME_CLASS, same_class, supervised
 from geomlib.experiments.imaging.settings import scan_config
 
 
-def test_paper_recipe_follows_spec():
+def test_paper_recipe_is_the_authors():
     sup = supervised_recipe("paper")
     assert (sup.method, sup.depth, sup.width, sup.act, sup.batch_size, sup.epochs, sup.lr, sup.momentum,
             sup.weight_decay) == ("supervised", 34, 1.0, "gelu", 1024, 200, 0.01, 0.9, 1e-4)

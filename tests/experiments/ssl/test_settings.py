@@ -1,11 +1,12 @@
-"""geomlib.experiments.ssl.settings: the Barlow Twins and SimCLR recipes per profile (SPEC §4.1 F7, F8)."""
+"""geomlib.experiments.ssl.settings: the Barlow Twins and SimCLR recipes per profile (``paper``: the
+authors' settings)."""
 import pytest
 
 from geomlib.book.profiles import ConfigError
 from geomlib.experiments.ssl.settings import ssl_recipe
 
 
-def test_paper_recipes_follow_spec():
+def test_paper_recipes_are_the_authors():
     bt, sc = ssl_recipe("barlow", "paper"), ssl_recipe("simclr", "paper")
     assert (bt.depth, bt.width, bt.lr, bt.momentum, bt.weight_decay) == (34, 1.0, 0.01, 0.9, 1e-4)
     assert (bt.epochs, bt.batch_size, bt.drop_last, bt.proj_dim) == (1000, 1024, True, 256)
