@@ -24,7 +24,7 @@ def _time(fn, repeat=2):
 
 
 def main(argv=None):
-    from geomlib.models import CifarResNet, barlow_transforms, feature_map, supervised_step
+    from geomlib.experiments.models import CifarResNet, barlow_transforms, feature_map, supervised_step
     from geomlib.numeric import Plane, effective_log10_volume, induced_log_volume, jacobian
 
     p = argparse.ArgumentParser(prog="bench_deep_plane")

@@ -1,6 +1,6 @@
 """Issue 4, benchmark (b): scalar curvature on a 40x40 grid, Gauss route vs nested autodiff.
 
-Models (geomlib.train, SPEC §2.1, N(0, 1) init): a shallow [2, 250] sigmoid MLP and the deep
+Models (geomlib.experiments.models, SPEC §2.1, N(0, 1) init): a shallow [2, 250] sigmoid MLP and the deep
 [2, 8, 8, 8] sigmoid MLP (1/sqrt(fan-in) scaling, metric of the last hidden layer). Routes:
 
 - ``gauss`` (ours): J and Hessian only, ``R = |tr II|^2 - |II|^2`` (no third derivatives);
@@ -68,7 +68,7 @@ def nested_autograd_curvature(f, X):
 
 def main(argv=None):
     from geomlib.numeric import Grid2D, scalar_curvature, shallow_curvature
-    from geomlib.train.models import DeepMLP, ShallowMLP
+    from geomlib.experiments.models.mlp import DeepMLP, ShallowMLP
 
     p = argparse.ArgumentParser(prog="bench_numeric_curvature")
     p.add_argument("--n", type=int, default=40)

@@ -2,7 +2,7 @@
 
 1. Plane-induced log area element ``1/2 log det(V^T g V)`` on a 60x60 plane through three MNIST
    digits for a [784, 2000] sigmoid MLP (float64), and on a plane through 3x32x32 inputs for a small
-   CIFAR ResNet-18 (geomlib.models, GELU, eval BatchNorm), each route expressed as a multiple of
+   CIFAR ResNet-18 (geomlib.experiments.models, GELU, eval BatchNorm), each route expressed as a multiple of
    ONE batched forward pass over the same points (target <= 4; floor ~3 = primal + 2 tangents):
    ``closed`` (MLP only: cached activation derivatives, shared first-layer tangents),
    ``stacked`` (primal + 2 tangents stacked into one batch), ``jvp`` (torch.func.jvp under vmap),
@@ -70,7 +70,7 @@ def authors_style_effective_volume(f, X, k, threshold=-math.inf):
 
 def mnist_anchors(dtype, device):
     try:
-        from geomlib.data import load_mnist
+        from geomlib.experiments.data import load_mnist
 
         data = load_mnist(download=False, verbose=False)
         ys = data.test_y
@@ -143,7 +143,7 @@ def main(argv=None):
 
     # --- small CIFAR ResNet -----------------------------------------------------------------------
     if "resnet" not in skip:
-        from geomlib.models import feature_map, resnet18
+        from geomlib.experiments.models import feature_map, resnet18
 
         torch.manual_seed(0)
         net = resnet18(width=args.resnet_width, act="gelu")

@@ -1,5 +1,9 @@
 """On-disk artifacts: expensive results cached by (name, parameters, geomlib source).
 
+A utility below both the core and the experiments: :mod:`geomlib.symbolic` caches its slow
+derivations here, the experiments their runs and scans, the chapters their committed results. It
+imports nothing else from geomlib, so the core stays free of the book machinery and experiments.
+
 Layout under the artifact root (``$GEOMLIB_ARTIFACTS`` or ``<repo>/artifacts``)::
 
     <root>/<name>/<key>.pt      result (any picklable object: dicts of arrays, tensors, scalars)
@@ -23,9 +27,8 @@ from typing import Any, Callable
 
 import torch
 
-from .provenance import REPO_ROOT
-
 PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent  # the checkout (book/, artifacts/, data/ live here)
 
 
 def artifact_root() -> Path:
@@ -35,7 +38,8 @@ def artifact_root() -> Path:
 
 # Modules that only present results (figures, the runner, provenance lines) cannot change a
 # cached number, so editing them must not invalidate every artifact.
-PRESENTATION_ONLY = ("*plots.py", "figures.py", "book.py", "provenance.py")
+PRESENTATION_ONLY = ("figures.py", "book/runner.py", "book/__main__.py", "book/provenance.py", "book/freshness.py",
+                     "book/sphinx_ext.py")
 
 
 def source_hash(package_dir: Path = PACKAGE_DIR) -> str:

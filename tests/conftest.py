@@ -25,7 +25,7 @@ def _float64_and_isolated_artifacts(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def one_thread():
     """Small convolutions: one thread avoids OpenMP oversubscription on the shared 2-core runner."""
-    from geomlib.train.fit import cpu_threads
+    from geomlib.experiments.training.fit import cpu_threads
 
     with cpu_threads(1):
         yield

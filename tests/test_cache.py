@@ -41,9 +41,15 @@ def test_source_hash_tracks_computation_not_presentation(tmp_path):
     shutil.copytree(cache.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     h0 = cache.source_hash(pkg)
     assert h0 == cache.source_hash(cache.PACKAGE_DIR)
-    (pkg / "twod" / "plots.py").write_text("# a figure tweak\n", "utf-8")
-    (pkg / "book.py").write_text("# runner change\n", "utf-8")
+    (pkg / "experiments" / "twod" / "figures.py").write_text("# a figure tweak\n", "utf-8")
+    (pkg / "experiments" / "imaging" / "figures.py").write_text("# a figure tweak\n", "utf-8")
+    (pkg / "book" / "runner.py").write_text("# runner change\n", "utf-8")
+    (pkg / "book" / "provenance.py").write_text("# provenance change\n", "utf-8")
     assert cache.source_hash(pkg) == h0
+    with open(pkg / "book" / "profiles.py", "a") as fh:  # seeding: can change results
+        fh.write("\n# a change to seeding\n")
+    h1 = cache.source_hash(pkg)
+    assert h1 != h0
     with open(pkg / "numeric" / "metric.py", "a") as fh:
         fh.write("\n# a change that could alter results\n")
-    assert cache.source_hash(pkg) != h0
+    assert cache.source_hash(pkg) not in (h0, h1)

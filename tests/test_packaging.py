@@ -27,8 +27,8 @@ def test_public_api_is_documented():
     import inspect
 
     missing = []
-    for modname in ("geomlib", "geomlib.numeric", "geomlib.symbolic", "geomlib.train", "geomlib.models",
-                    "geomlib.data"):
+    for modname in ("geomlib", "geomlib.numeric", "geomlib.symbolic", "geomlib.stats", "geomlib.book",
+                    "geomlib.experiments.training", "geomlib.experiments.models", "geomlib.experiments.data"):
         mod = importlib.import_module(modname)
         assert hasattr(mod, "__all__"), f"{modname} has no __all__"
         for name in mod.__all__:
@@ -36,3 +36,30 @@ def test_public_api_is_documented():
             if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
                 missing.append(f"{modname}.{name}")
     assert not missing, f"public names without a docstring: {missing}"
+
+
+def test_experiments_book_and_stats_modules_are_documented():
+    """Every module of the experiments, the book machinery and the statistics has a docstring, and
+    so has every public function and class it defines (these modules have no ``__all__``)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import geomlib.book
+    import geomlib.experiments
+    import geomlib.stats
+
+    missing, seen = [], 0
+    for pkg in (geomlib.experiments, geomlib.book, geomlib.stats):
+        for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            mod = importlib.import_module(info.name)
+            seen += 1
+            if not (mod.__doc__ or "").strip():
+                missing.append(info.name)
+            for name, obj in vars(mod).items():
+                if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                    continue
+                if obj.__module__ == info.name and not (obj.__doc__ or "").strip():
+                    missing.append(f"{info.name}.{name}")
+    assert seen > 30
+    assert not missing, f"without a docstring: {missing}"
