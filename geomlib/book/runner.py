@@ -102,9 +102,10 @@ def execute_chapter(src: Path, out_dir: Path, *, profile: str, device: str, seed
 
 
 def _paper_dir() -> Path:
-    from ..cache import artifact_root
+    """The committed results the chapters render (``<repo>/artifacts/paper``)."""
+    from ..cache import showcase_dir
 
-    return artifact_root() / "paper"
+    return showcase_dir()
 
 
 def run_params(profile: str, device: str, seed: int) -> dict:
