@@ -431,7 +431,12 @@ def _compile(expr, symbols, backend: str):
 def _float_dtype(args) -> torch.dtype:
     """Floating dtype of the result: that of the floating tensor arguments, float64 otherwise."""
     dts = [a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
-    return torch.promote_types(*dts) if len(dts) > 1 else (dts[0] if dts else torch.float64)
+    if not dts:
+        return torch.float64
+    out = dts[0]
+    for d in dts[1:]:
+        out = torch.promote_types(out, d)
+    return out
 
 
 def to_torch(expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> Callable[..., torch.Tensor]:
