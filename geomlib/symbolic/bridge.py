@@ -132,8 +132,9 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
                     base, q = (g.base, g.exp) if isinstance(g, sp.Pow) else (g, sp.S.One)
                     if not isinstance(base, Logistic) or not (q.is_Integer and q > 0):
                         continue
-                    p = sp.simplify(-f.args[0] / base.args[0]) if base.args[0] != 0 else None
-                    if p is not None and p.is_Integer and 1 <= p <= q:
+                    y = base.args[0]
+                    p = next((k for k in range(1, int(q) + 1) if sp.expand(f.args[0] + k * y) == 0), None)
+                    if p is not None:
                         y = base.args[0]
                         new = Logistic(-y) ** p * Logistic(y) ** (q - p)
                         factors = [t for k, t in enumerate(factors) if k not in (i, j)] + [new]

@@ -33,6 +33,7 @@ from .activations import activation as _as_activation
 from .gaussian import S, expect_phi_prime_sq, expect_phi_sq
 from .metric import RotationInvariantMetric, check_sigma
 from .rotation import U
+from .simplify import bounded_simplify
 
 
 def _check_layers(sigma_w, sigma_b):
@@ -53,7 +54,8 @@ def deep_metric(act, sigma_w: Sequence, sigma_b: Sequence, *, rtol: float | None
     """Infinite-width metrics of layers 1..L (list of :class:`RotationInvariantMetric`).
 
     ``sigma_w[l]``, ``sigma_b[l]``: weight and bias standard deviations of layer l+1.
-    Layer 1 equals :func:`geomlib.symbolic.shallow_metric`. ``rtol``: accuracy of the quadrature
+    Layer 1 equals :func:`geomlib.symbolic.shallow_metric`. ``simplify=True`` simplifies every layer's
+    A, B, K (at most 60 s each, else left as derived). ``rtol``: accuracy of the quadrature
     route (default relative 1e-10); ``nodes``: deprecated, ignored.
     """
     act = _as_activation(act)
@@ -78,7 +80,7 @@ def _symbolic(act, sw, sb, Ep, Ek, simplify):
         B = s**2 * e1 * B + Epp.subs(S, q) * qp**2
         K = Ek.expr.subs(S, q)
         if simplify:
-            A, B, K = sp.simplify(A), sp.simplify(B), sp.simplify(K)
+            A, B, K = (bounded_simplify(e, seconds=60) for e in (A, B, K))
         out.append(RotationInvariantMetric(A, B, label=f"{act.name}, layer {l + 1}", method=method))
     return out
 

@@ -182,7 +182,9 @@ def integrate_gaussian(f: sp.Expr, *, time_limit: float = 5.0) -> sp.Expr | None
         return None
     if res.has(sp.Integral) or res.has(sp.nan) or res.has(sp.zoo):
         return None
-    return sp.simplify(res)
+    from .simplify import bounded_simplify
+
+    return bounded_simplify(res, seconds=max(time_limit, 1.0))
 
 
 def _gamma_moment(p) -> sp.Expr:

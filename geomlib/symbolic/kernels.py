@@ -47,6 +47,7 @@ import sympy as sp
 from .activations import Activation, DegenerateMetricError, activation as _as_activation
 from .metric import RotationInvariantMetric, check_sigma
 from .rotation import U
+from .simplify import bounded_simplify, is_zero
 
 QA, QB, QC = sp.symbols("q_xx q_yy q_xy", positive=True)
 QD = sp.Symbol("q_D", nonnegative=True)  # q_xx q_yy - q_xy^2 (>= 0 by Cauchy-Schwarz)
@@ -148,7 +149,7 @@ class DotProductKernel:
             Kc = sp.diff(K, QC)
             X = 4 * sp.diff(K, QA, QB) + 2 * sp.diff(K, QA, QC) + 2 * sp.diff(K, QB, QC) + sp.diff(K, QC, 2)
             on = {QA: qu, QB: qu, QC: qu}
-            Lc, LX = (sp.simplify(e.subs(on, simultaneous=True)) for e in (Kc, X))
+            Lc, LX = (bounded_simplify(e.subs(on, simultaneous=True), seconds=60) for e in (Kc, X))
             if any(e.has(sp.zoo, sp.nan, sp.oo, -sp.oo) for e in (Lc, LX)):
                 raise DegenerateMetricError(f"{self.name}: the kernel's derivatives are infinite on the diagonal")
             A, B = sw2 * Lc, sw2**2 * LX
@@ -156,12 +157,13 @@ class DotProductKernel:
         else:
             Lc, LX, Lbc, Ld = self._theta_limits()
             Lc, LX, Lbc, Ld = (e.subs(QA, qu) for e in (Lc, LX, Lbc, Ld))
-            if sp.simplify(Ld - (Lc + 2 * Lbc)) != 0:
+            if not is_zero(Ld - (Lc + 2 * Lbc), seconds=60):
                 raise AssertionError(f"{self.name}: distance form {Ld} disagrees with d_x d_y k = {Lc + 2 * Lbc}")
-            A = sp.simplify(sw2 * (Lc + 2 * Lbc))
-            B = sp.simplify(sw2**2 * LX - 2 * sw2 * Lbc / U)
+            A = bounded_simplify(sw2 * (Lc + 2 * Lbc), seconds=60)
+            B = bounded_simplify(sw2**2 * LX - 2 * sw2 * Lbc / U, seconds=60)
             how = "T1a: exact limit y -> x of d_x d_y k (series in theta along the perpendicular approach)"
-        return RotationInvariantMetric(sp.simplify(A), sp.simplify(B), label=f"{self.name} kernel", method=how)
+        A, B = bounded_simplify(A, seconds=60), bounded_simplify(B, seconds=60)
+        return RotationInvariantMetric(A, B, label=f"{self.name} kernel", method=how)
 
     def _theta_limits(self):
         a, b = QA, QB
@@ -196,9 +198,10 @@ class DotProductKernel:
             ser = sp.series(e, THETA, 0, 1).removeO()
             if ser.has(THETA) or ser.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
                 raise DegenerateMetricError(
-                    f"{self.name}: {nm} diverges as y -> x ({sp.simplify(ser)} with theta -> 0): the kernel has a "
+                    f"{self.name}: {nm} diverges as y -> x ({bounded_simplify(ser, seconds=10)} with theta -> 0): the kernel has a "
                     "cusp on the diagonal, so the metric is infinite (degree-0 arc-cosine: E[delta^2] = oo; SPEC T6)")
-            lim = sp.nsimplify(sp.simplify(ser)) if power is not None else sp.simplify(ser)
+            lim = bounded_simplify(ser, seconds=60)
+            lim = sp.nsimplify(lim) if power is not None else lim
             out.append(lim * a**power if power is not None else lim)
         return out
 

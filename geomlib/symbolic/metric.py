@@ -20,6 +20,7 @@ import torch
 
 from .activations import Activation, DegenerateMetricError, activation as _as_activation
 from .gaussian import S, GaussianExpectation, expect_phi_prime_sq
+from .simplify import MAX_OPS, bounded_simplify, is_zero
 from .rotation import (U, rotation_invariant_matrix, t4a_log_volume, t4a_scalar_curvature,
                        t4a_volume_element)
 
@@ -105,18 +106,24 @@ class RotationInvariantMetric:
     def e_omega(self) -> sp.Expr | None:
         """e^Omega if the metric has the T3/T4b form B = 2 A' (then A = e^Omega), else None."""
         self._need_symbolic("e_omega")
-        return self.A if sp.simplify(self.B - 2 * sp.diff(self.A, U)) == 0 else None
+        return self.A if is_zero(self.B - 2 * sp.diff(self.A, U)) else None
 
     def volume_element(self, d) -> sp.Expr:
         """sqrt(det g) as a SymPy expression in u (T4a)."""
         self._need_symbolic("volume_element()")
         return t4a_volume_element(self.A, self.B, U, d)
 
-    def scalar_curvature(self, d, *, simplify: bool = True) -> sp.Expr:
-        """Scalar curvature R(u) in dimension d, closed form T4a (SPEC §2.4 sign)."""
+    def scalar_curvature(self, d, *, simplify=True) -> sp.Expr:
+        """Scalar curvature R(u) in dimension d, closed form T4a (SPEC §2.4 sign).
+
+        ``simplify=True`` (default): simplified when R has at most 400 operations and SymPy finishes
+        within 10 s, otherwise the unsimplified closed form (exact all the same; see
+        :mod:`geomlib.symbolic.simplify`); ``"full"``: unbounded ``sympy.simplify``; ``False``: none."""
         self._need_symbolic("scalar_curvature()")
         R = t4a_scalar_curvature(self.A, sp.diff(self.A, U), sp.diff(self.A, U, 2), self.B, sp.diff(self.B, U), U, d)
-        return sp.simplify(R) if simplify else R
+        if simplify == "full":
+            return sp.simplify(R)
+        return bounded_simplify(R, max_ops=MAX_OPS) if simplify else R
 
     def subs(self, *args, **kw) -> "RotationInvariantMetric":
         self._need_symbolic("subs()")
@@ -238,8 +245,9 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, rtol: f
     factor = 2 if cho_saul else 1
     label = f"{act.name}, sigma_w={sw}, sigma_b={sb}" + (", Cho-Saul x2" if cho_saul else "")
     if E.exact:
-        eO = sp.simplify(factor * sw**2 * E.expr.subs(S, sw**2 * U + sb**2))
-        return RotationInvariantMetric(eO, sp.simplify(2 * sp.diff(eO, U)), label=label, method=E.method)
+        eO = bounded_simplify(factor * sw**2 * E.expr.subs(S, sw**2 * U + sb**2), max_ops=MAX_OPS)
+        return RotationInvariantMetric(eO, bounded_simplify(2 * sp.diff(eO, U), max_ops=MAX_OPS), label=label,
+                                       method=E.method)
     if not (sw.is_number and sb.is_number):
         raise ValueError(f"{act.name}: E[phi'^2] has no closed form, so its metric is numeric (quadrature) and "
                          f"needs numeric sigma_w, sigma_b (got {sw}, {sb})")
@@ -311,7 +319,7 @@ def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol
                     raise DegenerateMetricError(f"g[{i},{j}] diverges on the diagonal: the kernel is not "
                                                 "twice differentiable at y = x, the metric is infinite")
                 val = ser
-            out[i, j] = out[j, i] = sp.simplify(val)
+            out[i, j] = out[j, i] = bounded_simplify(val, seconds=60)
     return out
 
 
