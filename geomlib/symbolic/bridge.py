@@ -367,25 +367,31 @@ class _Codegen:
         return code
 
 
-def _sum_of_squares(b):
-    """Terms t_i with b = sum t_i^2 (each term c * prod p^(2k), c >= 0), or None."""
-    if not isinstance(b, sp.Add) or not b.free_symbols:
+def _sum_of_squares(b, depth: int = 0):
+    """Terms t_i with b = sum t_i^2, or None. Each term of b must be c * prod p^(2k) (c >= 0), optionally
+    times one factor that is itself such a sum (e.g. sigma^2 ((x1 - y1)^2 + (x2 - y2)^2))."""
+    if not isinstance(b, sp.Add) or not b.free_symbols or depth > 3:
         return None
     out = []
     for term in b.args:
         c, rest = term.as_coeff_Mul()
         if not (c.is_number and c.is_nonnegative):
             return None
-        if rest == 1:
-            out.append(sp.sqrt(c))
-            continue
-        root = sp.S.One
+        comps = [sp.sqrt(c)]
+        inner = None
         for f in sp.Mul.make_args(rest):
+            if f == 1:
+                continue
             base, ex = f.as_base_exp()
-            if not (ex.is_Integer and ex % 2 == 0 and ex > 0):
+            if ex.is_Integer and ex % 2 == 0 and ex > 0:
+                comps = [t * base ** (ex // 2) for t in comps]
+            elif isinstance(f, sp.Add) and inner is None:
+                inner = _sum_of_squares(f, depth + 1)
+                if inner is None:
+                    return None
+            else:
                 return None
-            root *= base ** (ex // 2)
-        out.append(sp.sqrt(c) * root)
+        out += [t * v for t in comps for v in inner] if inner is not None else comps
     return out if len(out) >= 2 else None
 
 
