@@ -17,7 +17,8 @@ sub-expressions are computed once), so expressions of any depth compile. What is
 * ``exp, log, sqrt``, trigonometric and hyperbolic functions and their inverses (incl. sec, csc,
   cot, sech, csch, coth and inverses), ``atan2``, ``sinc`` (SymPy's unnormalised sin(x)/x);
 * ``erf, erfc, erfinv, erfcinv, gamma`` (any real argument, sign included), ``loggamma``,
-  ``digamma, polygamma``;
+  ``digamma, polygamma`` (order >= 1 for x > 0, through the Hurwitz zeta: torch's own polygamma(1, .)
+  is accurate only to ~1e-10);
 * ``Abs, sign, Heaviside`` (SymPy's value at 0, default 1/2), ``Min, Max`` (any number of
   arguments), ``floor, ceiling, frac``, ``Piecewise`` (with ``And/Or/Not`` conditions), ``re, im,
   conjugate`` of real arguments;
@@ -161,8 +162,43 @@ def _gamma_t(x):
 
 
 def _hypot_t(*terms):
-    ts = torch.broadcast_tensors(*terms)
-    return torch.linalg.vector_norm(torch.stack(ts), dim=0)
+    """Euclidean norm of the terms, scaled by their largest magnitude (no overflow / underflow); the
+    scale is a constant for autograd (the norm does not depend on it), so the derivative at 0 is the
+    norm's subgradient 0."""
+    t = torch.stack(torch.broadcast_tensors(*terms))
+    m = t.detach().abs().amax(0)
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    return m * torch.linalg.vector_norm(t / m, dim=0)
+
+
+def _hypot_np(*terms):
+    t = np.stack(np.broadcast_arrays(*terms)).astype(float)
+    m = np.abs(t).max(0)
+    m = np.where(m > 0, m, 1.0)
+    return m * np.sqrt(np.sum((t / m) ** 2, axis=0))
+
+
+class _Polygamma(torch.autograd.Function):
+    """psi^(n)(x) for n >= 1 as (-1)^(n+1) n! zeta(n+1, x) (torch's own polygamma(1, .) is accurate
+    only to ~1e-10); derivative psi^(n+1). x > 0 (NaN elsewhere, as the Hurwitz zeta)."""
+
+    @staticmethod
+    def forward(ctx, x, n):
+        ctx.n = n
+        ctx.save_for_backward(x)
+        return (-1) ** (n + 1) * math.factorial(n) * torch.special.zeta(torch.full_like(x, n + 1.0), x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * _Polygamma.apply(x, ctx.n + 1), None
+
+
+def _polygamma_t(n, x):
+    n = int(n)
+    if n == 0:
+        return torch.special.digamma(x)
+    return _Polygamma.apply(x, n)
 
 
 def _where_t(c, a, b):
@@ -183,7 +219,7 @@ TORCH_FUNCS = {
     "erf": torch.special.erf, "erfc": torch.special.erfc, "erfinv": torch.special.erfinv,
     "erfcinv": lambda x: torch.special.erfinv(1 - x),
     "gamma": _gamma_t, "loggamma": torch.lgamma, "digamma": torch.special.digamma,
-    "polygamma": lambda n, x: torch.special.polygamma(int(n), x),
+    "polygamma": _polygamma_t,
     "Abs": torch.abs, "sign": torch.sign, "Heaviside": _heaviside_t,
     "floor": torch.floor, "ceiling": torch.ceil, "frac": lambda x: x - torch.floor(x),
     "re": lambda x: x, "im": lambda x: torch.zeros_like(x), "conjugate": lambda x: x,
@@ -225,7 +261,7 @@ NUMPY_FUNCS = {
     "re": lambda x: x, "im": lambda x: np.zeros_like(x), "conjugate": lambda x: x,
     "Logistic": lambda x: _np_special("expit")(x), "Softplus": lambda x: np.logaddexp(0.0, x),
     "_min": np.minimum, "_max": np.maximum, "_where": np.where,
-    "_hypot": lambda *t: np.linalg.norm(np.stack(np.broadcast_arrays(*t)), axis=0),
+    "_hypot": _hypot_np,
     "_and": np.logical_and, "_or": np.logical_or, "_not": np.logical_not, "_xor": np.logical_xor,
 }
 
@@ -435,6 +471,12 @@ def _compile(expr, symbols, backend: str):
     return ns, expr
 
 
+def _short(expr) -> str:
+    """The expression for a docstring, unless printing it would take long."""
+    n = sp.count_ops(expr)
+    return str(expr) if n <= 300 else f"<expression with {n} operations>"
+
+
 def _float_dtype(args) -> torch.dtype:
     """Floating dtype of the result: that of the floating tensor arguments, float64 otherwise."""
     dts = [a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
@@ -470,7 +512,7 @@ def to_torch(expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> Callable[..., torch
             out = out.to(dtype)
         return out.expand_as(ref) if ref is not None and out.shape != ref.shape else out
 
-    fn.__doc__ = f"torch function of {symbols}: {prepared}"
+    fn.__doc__ = f"torch function of {symbols}: {_short(prepared)}"
     return fn
 
 
@@ -490,7 +532,7 @@ def to_numpy(expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> Callable[..., np.nd
                              dtype=float)
         return np.broadcast_to(out, np.broadcast_shapes(*[a.shape for a in arrs])).copy() if arrs else out
 
-    fn.__doc__ = f"numpy function of {symbols}: {prepared}"
+    fn.__doc__ = f"numpy function of {symbols}: {_short(prepared)}"
     return fn
 
 
