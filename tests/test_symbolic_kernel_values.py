@@ -117,7 +117,7 @@ def test_diagonal_and_zero_norm_inputs(kind):
             args = [torch.tensor(v, dtype=torch.float64) for v in x + y]
             vt, vn = ft(*args).item(), float(fn(*(x + y)))
             ref = float(mp_kernel(kind, 1.3, sb, x, y))
-            scale = math.sqrt(float(mp_kernel(kind, 1.3, sb, x, x)) * float(mp_kernel(kind, 1.3, sb, y, y)))
+            scale = float(mp.sqrt(mp_kernel(kind, 1.3, sb, x, x) * mp_kernel(kind, 1.3, sb, y, y)))
             assert math.isfinite(vt) and math.isfinite(vn), (kind, sb, x, y)
             assert abs(vt - ref) <= 4e-15 * scale + 1e-300 and abs(vn - ref) <= 4e-15 * scale + 1e-300, (kind, sb, x, y, vt, ref)
 
@@ -141,7 +141,7 @@ def test_first_derivatives_finite_and_right_on_the_diagonal(kind):
         assert torch.isfinite(g) and g.item() == pytest.approx(float(ref), rel=1e-13, abs=1e-15), (kind, i)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(kind=st.sampled_from(sorted(KINDS)), d=st.integers(1, 3), sw=st.floats(0.1, 3.0),
        sb=st.one_of(st.just(0.0), st.floats(0.05, 2.0)),
        x=st.lists(st.floats(-3, 3), min_size=3, max_size=3),
@@ -155,9 +155,9 @@ def test_property_kernels_finite_and_accurate_everywhere(kind, d, sw, sb, x, rel
     vt = ft(*[torch.tensor(v, dtype=torch.float64) for v in x + y]).item()
     vn = float(fn(*(x + y)))
     ref = float(mp_kernel(kind, sw, sb, x, y))
-    scale = math.sqrt(float(mp_kernel(kind, sw, sb, x, x)) * float(mp_kernel(kind, sw, sb, y, y)))
+    scale = float(mp.sqrt(mp_kernel(kind, sw, sb, x, x) * mp_kernel(kind, sw, sb, y, y)))  # in mpmath: no underflow
     assert math.isfinite(vt) and math.isfinite(vn)
-    tol = 1e-14 * scale + 1e-300
+    tol = 1e-14 * scale + 1e-15 * abs(ref) + 1e-300
     assert abs(vt - ref) <= tol and abs(vn - ref) <= tol, (kind, d, sw, sb, x, y, vt, vn, ref)
     # float32 inputs give float32 values (the input's dtype, never the default dtype)
     v32 = ft(*[torch.tensor(v, dtype=torch.float32) for v in x + y])

@@ -198,17 +198,16 @@ def test_kinked_activations_split_at_their_kinks():
     mp.mp.dps = 25
     acts = {"leaky": sp.Max(Z, Z / 10), "elu": sp.Piecewise((Z, Z > 0), (sp.exp(Z) - 1, True)),
             "hardtanh": sp.Min(sp.Max(Z, -1), 1), "softsign": Z / (1 + sp.Abs(Z - sp.Rational(1, 2)))}
-    for name, phi in acts.items():
+    for (name, phi), u in zip(acts.items(), (0.2, 3.0, 0.2, 3.0)):  # variances 0.7 and 7
         act = activation(phi, name=name)
         f = act.prime() ** 2
         brk = kinks(f)
         m = shallow_metric(act, 1.5, 0.5, try_sympy=False)
-        for u in (0.2, 3.0):
-            ref = mp_shallow_parts(act, 1.5, 0.5, u, brk)[:3]
-            parts = m.parts(torch.tensor([u], dtype=torch.float64))
-            scale = abs(ref[0]) / (1.5**2 * u + 0.25) ** 2  # natural size of the derivatives
-            for p, r in zip(parts[:3], ref):
-                assert abs(p.item() - float(r)) <= 1e-10 * max(abs(float(r)), 1e-4 * float(scale)), (name, u)
+        ref = mp_shallow_parts(act, 1.5, 0.5, u, brk)[:3]
+        parts = m.parts(torch.tensor([u], dtype=torch.float64))
+        scale = abs(ref[0]) / (1.5**2 * u + 0.25) ** 2  # natural size of the derivatives
+        for p, r in zip(parts[:3], ref):
+            assert abs(p.item() - float(r)) <= 1e-10 * max(abs(float(r)), 1e-4 * float(scale)), (name, u)
 
 
 def test_accuracy_warning_states_the_estimate():
@@ -245,7 +244,7 @@ SMOOTH = {"tanh(a z)": lambda a: sp.tanh(a * Z), "sigmoid(a z)": lambda a: 1 / (
           "softplus(a z)": lambda a: sp.log(1 + sp.exp(a * Z)), "swish(a z)": lambda a: a * Z / (1 + sp.exp(-a * Z))}
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(name=st.sampled_from(sorted(SMOOTH)), a=st.sampled_from([sp.Rational(1, 2), 1, 3]),
        log_s=st.floats(math.log(0.05), math.log(300)), k=st.integers(0, 2), square=st.booleans())
 def test_property_quadrature_matches_mpmath(name, a, log_s, k, square):
@@ -259,7 +258,7 @@ def test_property_quadrature_matches_mpmath(name, a, log_s, k, square):
     assert abs(got - float(ref)) <= 1e-10 * max(abs(float(ref)), 1e-4 * float(absref)), (name, a, s, k, got, float(ref))
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=12, deadline=None, derandomize=True)
 @given(sw=st.floats(0.2, 6.0), sb=st.floats(0.0, 3.0), r=st.floats(0.05, 4.0), ang=st.floats(0, 2 * math.pi),
        conv=st.sampled_from(["sqrt2", "plain"]))
 def test_property_quadrature_metric_equals_closed_form(sw, sb, r, ang, conv):
