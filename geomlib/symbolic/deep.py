@@ -86,14 +86,14 @@ def _symbolic(act, sw, sb, Ep, Ek, simplify):
 
 
 def _derivatives(E):
-    """q -> [E(q), E'(q), E''(q)] (closed form differentiated by SymPy, or quadrature)."""
+    """(q, n) -> [E(q), ..., E^(n)(q)] (closed form differentiated by SymPy, or quadrature in one pass)."""
     if E.exact:
         from .bridge import to_torch
 
         fns = [to_torch(sp.diff(E.expr, S, k), (S,)) for k in range(3)]
-        return lambda q: [f(q) for f in fns]
+        return lambda q, n: [f(q) for f in fns[: n + 1]]
     Q = E.integral
-    return lambda q: [Q.derivative(q, k) for k in range(3)]
+    return lambda q, n: Q.derivatives(q, tuple(range(n + 1)))
 
 
 def _numeric(act, sw, sb, Ep, Ek):
@@ -113,23 +113,26 @@ def _numeric(act, sw, sb, Ep, Ek):
                 K = Ek.torch(q)
         return A, B
 
-    def jet(u, L):
-        """(A, A', A'', B, B') of layer L at u: the recursion differentiated by hand (module docstring)."""
+    def jet(u, L, derivatives=True):
+        """(A, A', A'', B, B') of layer L at u: the recursion differentiated by hand (module docstring);
+        (A, B) only without ``derivatives`` (then E, E' suffice)."""
         u = u.detach()
+        n = 2 if derivatives else 1
         A, A1, A2 = torch.ones_like(u), torch.zeros_like(u), torch.zeros_like(u)
         B, B1 = torch.zeros_like(u), torch.zeros_like(u)
         K, K1, K2 = u, torch.ones_like(u), torch.zeros_like(u)
         for l in range(L):
             s2 = sw[l] ** 2
             q, q1, q2 = s2 * K + sb[l] ** 2, s2 * K1, s2 * K2
-            e, de, dde = E1(q)
-            f, df, ddf = E0(q)
+            e, de, *r1 = E1(q, n)
+            f, df, *r0 = E0(q, n)
+            dde, ddf = (r1[0], r0[0]) if derivatives else (torch.zeros_like(q), torch.zeros_like(q))
             e1, e2 = de * q1, dde * q1**2 + de * q2
             D, D1 = 2 * de, 2 * dde * q1
             A, A1, A2 = s2 * e * A, s2 * (e1 * A + e * A1), s2 * (e2 * A + 2 * e1 * A1 + e * A2)
             B, B1 = s2 * e * B + D * q1**2, s2 * (e1 * B + e * B1) + D1 * q1**2 + 2 * D * q1 * q2
             K, K1, K2 = f, df * q1, ddf * q1**2 + df * q2
-        return A, A1, A2, B, B1
+        return (A, A1, A2, B, B1) if derivatives else (A, B)
 
     method = (f"T7 recursion, numeric: E[phi'^2] by {Ep.method}; E[phi^2] by {Ek.method}; "
               "u-derivatives by the chain rule on quadrature derivatives")
@@ -137,7 +140,7 @@ def _numeric(act, sw, sb, Ep, Ek):
     for L in range(1, len(sw) + 1):
         out.append(RotationInvariantMetric((lambda u, L=L: layers(u, L)[0]), (lambda u, L=L: layers(u, L)[1]),
                                            label=f"{act.name}, layer {L}", method=method,
-                                           jet=(lambda u, L=L: jet(u, L))))
+                                           jet=(lambda u, derivatives=True, L=L: jet(u, L, derivatives))))
     return out
 
 

@@ -69,8 +69,8 @@ class RotationInvariantMetric:
     """``g(x) = A(u) I + B(u) x x^T``, u = |x|^2 (shape of g: [d, d]; d is free).
 
     Symbolic: ``A``, ``B`` SymPy expressions in ``U``. Numeric: ``A``, ``B`` torch callables
-    u[...] -> [...] (differentiable twice by autograd), or additionally ``jet``: u -> (A, A', A'', B, B')
-    (used instead of autograd when given). ``method`` says how A and B were obtained.
+    u[...] -> [...] (differentiable twice by autograd), or additionally ``jet``: (u, derivatives) ->
+    (A, A', A'', B, B'), or (A, B) when ``derivatives`` is False (used instead of autograd when given). ``method`` says how A and B were obtained.
     """
 
     def __init__(self, A, B, *, label: str = "", method: str = "explicit", jet=None):
@@ -135,7 +135,7 @@ class RotationInvariantMetric:
         if self.symbolic:
             return RotationInvariantMetric(c * self.A, c * self.B, label=self.label, method=self.method)
         A, B, jet = self.A, self.B, self.jet
-        cj = None if jet is None else (lambda u: tuple(c * p for p in jet(u)))
+        cj = None if jet is None else (lambda u, derivatives=True: tuple(c * p for p in jet(u, derivatives)))
         return RotationInvariantMetric(lambda u: c * A(u), lambda u: c * B(u), label=self.label, method=self.method,
                                        jet=cj)
 
@@ -161,8 +161,8 @@ class RotationInvariantMetric:
                 return fns[0](u), fns[3](u)
             return tuple(f(u) for f in fns)
         if self.jet is not None:
-            parts = tuple(torch.as_tensor(p, dtype=u.dtype, device=u.device).detach() for p in self.jet(u.detach()))
-            return parts if derivatives else (parts[0], parts[3])
+            return tuple(torch.as_tensor(p, dtype=u.dtype, device=u.device).detach()
+                         for p in self.jet(u.detach(), derivatives))
         if not derivatives:
             return self.A(u).detach(), self.B(u).detach()
         with torch.enable_grad():
@@ -264,9 +264,12 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, rtol: f
             (dA,) = torch.autograd.grad(A(uu).sum(), uu, create_graph=True)
         return 2 * dA
 
-    def jet(u):
+    def jet(u, derivatives=True):
         s = swf**2 * u + sbf**2
-        E0, E1, E2 = (Q.derivative(s, k) for k in range(3))
+        if not derivatives:
+            E0, E1 = Q.derivatives(s, (0, 1))
+            return c * E0, 2 * c * swf**2 * E1
+        E0, E1, E2 = Q.derivatives(s, (0, 1, 2))
         Ap, App = c * swf**2 * E1, c * swf**4 * E2
         return c * E0, Ap, App, 2 * Ap, 2 * App
 
