@@ -8,12 +8,16 @@ its volume element sqrt(det g) and scalar curvature R in d = 2, 3, 4 by
   (geomlib.symbolic.curvature with staged simplification);
 
 checks that both give the same numbers at a test point, and prints the time ratio measured side
-by side in this process. Timings are never pass/fail.
+by side in this process. Timings are never pass/fail. As in ``timeit``, the garbage collector is run
+before and paused during each timed section, so that a full collection (~0.1-0.2 s with SymPy's
+objects alive) does not land at random in the sub-second closed-form timings.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import time
+from contextlib import contextmanager
 
 import sympy as sp
 
@@ -32,6 +36,18 @@ def brute_force(d):
     return xs, g, volume_element(g, xs), scalar_curvature(g, xs, simplify=True)
 
 
+@contextmanager
+def _no_gc():
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench_symbolic")
     ap.add_argument("--dims", type=int, nargs="*", default=[2, 3, 4])
@@ -42,13 +58,15 @@ def main(argv=None):
     print(f"{'d':>2} {'closed [s]':>11} {'brute [s]':>10} {'ratio':>8} {'|dR|':>9} {'|dvol|':>9}  R at test point")
     rows = []
     for d in args.dims:
-        t0 = time.perf_counter()
-        for _ in range(args.repeats):
-            m, vol_c, R_c = closed_form(d)
-        t_closed = (time.perf_counter() - t0) / args.repeats
-        t0 = time.perf_counter()
-        xs, g, vol_b, R_b = brute_force(d)
-        t_brute = time.perf_counter() - t0
+        with _no_gc():
+            t0 = time.perf_counter()
+            for _ in range(args.repeats):
+                m, vol_c, R_c = closed_form(d)
+            t_closed = (time.perf_counter() - t0) / args.repeats
+        with _no_gc():
+            t0 = time.perf_counter()
+            xs, g, vol_b, R_b = brute_force(d)
+            t_brute = time.perf_counter() - t0
         pt = point[d]
         u = sum(v * v for v in pt)
         sub = dict(zip(xs, pt))

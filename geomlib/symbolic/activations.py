@@ -37,6 +37,17 @@ class Activation:
     convention: str | None = None
     meta: dict = field(default_factory=dict, compare=False)
 
+    def __post_init__(self):
+        from .bridge import unsupported_functions
+
+        bad = unsupported_functions(self.expr)
+        if bad:
+            raise NotImplementedError(
+                f"activation {self.expr}: no torch/NumPy translation for {', '.join(bad)}, so its metric could not be "
+                "evaluated numerically; write it with supported functions (see geomlib.symbolic.bridge)")
+        if self.expr.has(sp.I):
+            raise ValueError(f"activation {self.expr} is complex-valued (contains I)")
+
     def __repr__(self) -> str:
         return f"Activation({self.name}: phi(z) = {self.expr})"
 
@@ -56,7 +67,10 @@ class Activation:
                     "is infinite and the infinite-width metric is undefined (its kernel 1 - theta/pi has a cusp "
                     "on the diagonal; at finite width g = 0 almost everywhere). SPEC T6.")
             return m * Z ** (m - 1) * sp.Heaviside(Z)
+        _refuse_jumps(self.expr)
         d = sp.diff(self.expr, Z)
+        if d.has(sp.Derivative):
+            raise NotImplementedError(f"SymPy cannot differentiate {self.expr} ({d})")
         if d.has(sp.DiracDelta):
             d = _drop_vanishing_deltas(sp.expand(d))
             if d.has(sp.DiracDelta):
@@ -67,6 +81,25 @@ class Activation:
     def second(self) -> sp.Expr:
         """phi''(z) (away from kinks)."""
         return _drop_vanishing_deltas(sp.expand(sp.diff(self.prime(), Z)))
+
+
+def _refuse_jumps(expr: sp.Expr) -> None:
+    """phi with a jump has phi' = ... + c delta: E[phi'^2] = oo. SymPy's derivative of a Piecewise or of
+    floor/ceiling drops (or cannot write) those deltas, so jumps are detected here instead."""
+    for j in (sp.floor, sp.ceiling, sp.frac):
+        if any(a.has(Z) for a in expr.atoms(j)):
+            raise DegenerateMetricError(f"phi(z) = {expr} contains {j.__name__}, which jumps: phi' has Dirac deltas, "
+                                        "E[phi'(z)^2] is infinite and the metric is undefined")
+    if not expr.has(sp.Piecewise):
+        return
+    from .quadrature import kinks
+
+    for c in kinks(expr):
+        cc = sp.nsimplify(c, rational=True)
+        left, right = (sp.N(expr.subs(Z, cc + t), 40) for t in (-sp.Rational(1, 10**30), sp.Rational(1, 10**30)))
+        if not (left.is_number and right.is_number) or abs(complex(left - right)) > 1e-20:
+            raise DegenerateMetricError(f"phi(z) = {expr} jumps at z = {c} (from {float(left):.6g} to {float(right):.6g}): "
+                                        "phi' has a Dirac delta there, E[phi'(z)^2] is infinite and the metric is undefined")
 
 
 def _drop_vanishing_deltas(expr: sp.Expr) -> sp.Expr:
@@ -180,7 +213,9 @@ def activation(phi, z: sp.Symbol | None = None, *, name: str | None = None) -> A
     if not free:
         raise ValueError(f"activation {phi} is constant: its metric is zero")
     expr = phi.subs(z, Z)
+    from .simplify import is_zero
+
     for fam in (arccos(1), arccos(2), erf("sqrt2"), erf("plain")):
-        if sp.simplify(expr - fam.expr) == 0:
+        if is_zero(expr - fam.expr, seconds=5, points=8):
             return fam
     return Activation(name or str(expr), expr)

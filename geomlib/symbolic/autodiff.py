@@ -29,7 +29,7 @@ def quiet_forward_ad():
 
 def metric_jet(metric_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
     """(g [N,d,d], dg [N,k,d,d] = d_k g, ddg [N,k,l,d,d] = d_k d_l g) at points x (shape=[N, d])."""
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    x = x if isinstance(x, torch.Tensor) and x.is_floating_point() else torch.as_tensor(x, dtype=torch.float64)
     if x.dim() == 1:
         x = x.unsqueeze(0)
     with quiet_forward_ad():

@@ -36,7 +36,16 @@ from typing import Sequence
 
 import sympy as sp
 
+from .simplify import bounded_simplify, is_zero
+
 SIMPLIFY_MODES = (True, False, "final")
+
+
+STAGE_SECONDS = 120.0  # time limit of each simplification (bounded_simplify): never unbounded
+
+
+def _simp(expr):
+    return bounded_simplify(expr, seconds=STAGE_SECONDS)
 
 
 def _check_simplify(simplify) -> str:
@@ -67,7 +76,7 @@ def _as_metric(g, coords: Sequence[sp.Symbol]) -> tuple[sp.Matrix, tuple[sp.Symb
     for i in range(d):
         for j in range(i + 1, d):
             diff = g[i, j] - g[j, i]
-            if diff != 0 and sp.simplify(diff) != 0:
+            if diff != 0 and not is_zero(diff, seconds=30):
                 raise ValueError(f"metric is not symmetric: g[{i},{j}] - g[{j},{i}] = {diff}")
     return g, coords
 
@@ -79,7 +88,7 @@ def _inverse(g: sp.Matrix, mode: str) -> sp.Matrix:
         return sp.Matrix([[1 / g[0, 0]]])
     det = g.det(method="berkowitz")
     if mode == "staged":
-        det = sp.factor(sp.simplify(det))
+        det = bounded_simplify(det, seconds=STAGE_SECONDS, how=lambda e: sp.factor(sp.simplify(e)))
     if det == 0:
         raise ValueError("metric is singular (det g = 0): curvature is undefined (SPEC §2.5)")
     adj = g.adjugate(method="berkowitz")
@@ -116,7 +125,7 @@ def _lowered_independent(ginv, dg, ddg, mode: str) -> dict:
             quad = sum(ginv[p, q] * (G1[q][n][a] * G1[p][m][b] - G1[q][m][a] * G1[p][n][b])
                        for p in range(d) for q in range(d) if ginv[p, q] != 0)
             expr = second + quad
-            out[(a, b), (m, n)] = sp.simplify(expr) if mode == "staged" else expr
+            out[(a, b), (m, n)] = _simp(expr) if mode == "staged" else expr
     return out
 
 
@@ -179,7 +188,7 @@ def christoffel(g, coords, *, simplify=True):
         for m in range(d):
             for n in range(m, d):
                 expr = sum(ginv[a, b] * G1[b][m][n] for b in range(d))
-                expr = sp.simplify(expr) if mode != "none" else expr
+                expr = _simp(expr) if mode != "none" else expr
                 gam[a][m][n] = gam[a][n][m] = expr
     return gam
 
@@ -216,7 +225,7 @@ def riemann(g, coords, *, simplify=True, gamma=None):
             for m in range(d):
                 for n in range(m + 1, d):
                     expr = sum(ginv[a, p] * _lowered_component(indep, p, b, m, n) for p in range(d))
-                    expr = sp.simplify(expr) if mode != "none" else expr
+                    expr = _simp(expr) if mode != "none" else expr
                     R[a][b][m][n] = expr
                     R[a][b][n][m] = -expr
     return R
@@ -237,7 +246,7 @@ def ricci(g, coords, *, simplify=True, gamma=None) -> sp.Matrix:
         for n in range(b, d):
             expr = sum(ginv[a, m] * _lowered_component(indep, a, b, m, n)
                        for a in range(d) for m in range(d) if ginv[a, m] != 0)
-            expr = sp.simplify(expr) if mode != "none" else expr
+            expr = _simp(expr) if mode != "none" else expr
             Ric[b, n] = Ric[n, b] = expr
     return Ric
 
@@ -253,7 +262,7 @@ def scalar_curvature(g, coords, *, simplify=True) -> sp.Expr:
     ginv = _inverse(g, mode)
     indep = _lowered_independent(ginv, *_jet(g, x), mode)
     R = _scalar_from_independent(ginv, indep, d)
-    return sp.simplify(R) if mode != "none" else R
+    return _simp(R) if mode != "none" else R
 
 
 def scalar_curvature_from_jet(g, dg, ddg, *, simplify=False) -> sp.Expr:
@@ -273,13 +282,13 @@ def scalar_curvature_from_jet(g, dg, ddg, *, simplify=False) -> sp.Expr:
     indep = _lowered_independent(ginv, [sp.Matrix(m) for m in dg],
                                  [[sp.Matrix(m) for m in row] for row in ddg], "none")
     R = _scalar_from_independent(ginv, indep, d)
-    return sp.simplify(R) if simplify else R
+    return _simp(R) if simplify else R
 
 
 def volume_element(g, coords) -> sp.Expr:
     """sqrt(det g) (the Riemannian volume element / magnification factor)."""
     g, _ = _as_metric(g, coords)
-    return sp.sqrt(sp.factor(sp.simplify(g.det())))
+    return sp.sqrt(bounded_simplify(g.det(), seconds=STAGE_SECONDS, how=lambda e: sp.factor(sp.simplify(e))))
 
 
 def scalar_curvature_flipped_gamma_terms(g, coords) -> sp.Expr:
@@ -332,7 +341,7 @@ def scalar_curvature_at(g, coords, point: dict, *, flipped_gamma_terms: bool = F
     G, dG, ddG = jet_at(g, coords, point, exact=exact)
     if not flipped_gamma_terms:
         R = scalar_curvature_from_jet(G, dG, ddG)
-        return sp.simplify(R) if exact else R
+        return _simp(R) if exact else R
     d = G.shape[0]
     ginv = G.inv()
     G1 = _first_kind(dG)

@@ -30,7 +30,8 @@ from .bridge import to_torch
 
 
 def _setup(W, b, x):
-    W = torch.as_tensor(W, dtype=torch.get_default_dtype())
+    # float64 unless W is a floating tensor (then its dtype): never torch's default dtype
+    W = W if isinstance(W, torch.Tensor) and W.is_floating_point() else torch.as_tensor(W, dtype=torch.float64)
     b = torch.as_tensor(b, dtype=W.dtype, device=W.device)
     x = torch.as_tensor(x, dtype=W.dtype, device=W.device)
     if x.dim() == 1:

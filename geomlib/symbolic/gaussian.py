@@ -1,4 +1,4 @@
-"""Gaussian expectations E_{z ~ N(0, s)}[f(z)] of activation functionals (SPEC T3, T6, T7).
+"""Gaussian expectations E_{z ~ N(0, s)}[f(z)] of activation functionals (SPEC T3, T6, T7; Methods: numerical accuracy).
 
 Three routes, and every result says which one produced it (``GaussianExpectation.method``):
 
@@ -9,29 +9,38 @@ Three routes, and every result says which one produced it (``GaussianExpectation
    ``2/pi asin(2s/(1+2s))``. (Tests re-derive these by integration and quadrature.)
 2. **SymPy integration** of ``f(z) e^{-z^2/2s}/sqrt(2 pi s)``, attempted only for integrands SymPy
    can plausibly do (polynomials, exp, erf, Heaviside) and under a time limit.
-3. **Gauss-Hermite quadrature** (200 nodes by default, SPEC T4) otherwise, evaluated in torch so
-   that derivatives in ``s`` come from autograd: ``E f = pi^{-1/2} sum_i w_i f(sqrt(2 s) t_i)``.
+3. **adaptive quadrature** otherwise (:class:`geomlib.symbolic.quadrature.GaussianIntegral`):
+   double-exponential quadrature split at the kinks of f, step halved until the estimated error is
+   below ``rtol`` (default relative 1e-10 in float64, for any variance), derivatives in ``s`` by the
+   heat-equation / Stein identity ``d/ds E f = 1/2 E f''`` or its Gaussian-side twin, never by
+   autograd through the nodes. A :class:`~geomlib.symbolic.quadrature.QuadratureAccuracyWarning` gives
+   the estimated error where the target is not reached.
+
+:func:`hermite_expectation` (fixed Gauss-Hermite rule) is kept for comparison only: its error grows
+with the variance and it is not used by the metrics.
 """
 from __future__ import annotations
 
 import math
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
 import torch
 
 from .activations import Z, Activation, DegenerateMetricError
+from .quadrature import DEFAULT_RTOL, GaussianIntegral, QuadratureAccuracyWarning  # noqa: F401 (re-export)
 
 S = sp.Symbol("s", positive=True)  # the variance of z in every expectation
-DEFAULT_NODES = 200
+DEFAULT_NODES = 200  # fixed Gauss-Hermite rule of hermite_expectation (comparison only)
 
 KNOWN = "closed form (known: {})"
 INTEGRATED = "closed form (SymPy integration)"
-QUADRATURE = "Gauss-Hermite quadrature, {} nodes (no closed form found{})"
+QUADRATURE = "adaptive double-exponential quadrature, rtol {:.0e} (no closed form found{})"
 
 
 @dataclass
@@ -39,14 +48,16 @@ class GaussianExpectation:
     """``E_{z~N(0,s)}[integrand(z)]`` as a function of the variance ``s`` (symbol :data:`S`).
 
     ``expr``: SymPy closed form in ``S`` or ``None`` (quadrature); ``method``: how it was obtained;
-    call ``.torch(s)`` (tensor ``s`` of any shape, differentiable) or ``.numpy(s)`` to evaluate.
+    call ``.torch(s)`` (tensor ``s`` of any shape, differentiable in s to any order) or ``.numpy(s)``
+    to evaluate. Quadrature results reach relative ``rtol`` (1e-10 by default) or warn.
     """
 
     quantity: str
     integrand: sp.Expr
     expr: sp.Expr | None
     method: str
-    nodes: int | None = None
+    rtol: float = DEFAULT_RTOL
+    _integral: GaussianIntegral | None = field(default=None, repr=False, compare=False)
 
     @property
     def exact(self) -> bool:
@@ -56,23 +67,27 @@ class GaussianExpectation:
         body = self.expr if self.exact else "<numeric>"
         return f"{self.quantity} = {body}   [{self.method}]"
 
-    def torch(self, s: torch.Tensor) -> torch.Tensor:
-        """Evaluate at variances ``s`` (tensor, shape=[...]); returns shape=[...]."""
-        s = torch.as_tensor(s, dtype=torch.get_default_dtype())
+    @property
+    def integral(self) -> GaussianIntegral:
+        """The quadrature object (also for closed forms, where it serves as a cross-check)."""
+        if self._integral is None:
+            self._integral = GaussianIntegral(self.integrand, rtol=self.rtol, name=self.quantity)
+        return self._integral
+
+    def torch(self, s) -> torch.Tensor:
+        """Evaluate at variances ``s`` (shape=[...], > 0) -> shape=[...]; dtype of ``s`` if it is a
+        floating tensor, else float64 (never torch's default dtype)."""
+        if not (isinstance(s, torch.Tensor) and s.is_floating_point()):
+            s = torch.as_tensor(np.asarray(s, dtype=float) if not isinstance(s, torch.Tensor) else s,
+                                dtype=torch.float64)
         if self.exact:
             from .bridge import to_torch
 
             return to_torch(self.expr, (S,))(s)
-        return hermite_expectation(_torch_fn(self.integrand), s, self.nodes or DEFAULT_NODES)
+        return self.integral(s)
 
     def numpy(self, s) -> np.ndarray:
         return self.torch(torch.as_tensor(np.asarray(s, dtype=float))).detach().cpu().numpy()
-
-
-def _torch_fn(expr: sp.Expr):
-    from .bridge import to_torch
-
-    return to_torch(expr, (Z,))
 
 
 _NODES_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -90,7 +105,8 @@ def hermite_nodes(n: int = DEFAULT_NODES) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hermite_expectation(fn, s: torch.Tensor, nodes: int = DEFAULT_NODES) -> torch.Tensor:
-    """``E_{z~N(0,s)}[fn(z)]`` by Gauss-Hermite quadrature, differentiable in ``s``.
+    """``E_{z~N(0,s)}[fn(z)]`` by a fixed Gauss-Hermite rule, differentiable in ``s`` (comparison only:
+    no error control; the nodes spread as sqrt(s), so features of fn at |z| ~ 1 are missed for large s).
 
     ``fn``: torch function applied elementwise; ``s``: shape=[...] (> 0); returns shape=[...].
     Raises if ``fn`` gives non-finite values at a node that carries weight.
@@ -166,7 +182,9 @@ def integrate_gaussian(f: sp.Expr, *, time_limit: float = 5.0) -> sp.Expr | None
         return None
     if res.has(sp.Integral) or res.has(sp.nan) or res.has(sp.zoo):
         return None
-    return sp.simplify(res)
+    from .simplify import bounded_simplify
+
+    return bounded_simplify(res, seconds=max(time_limit, 1.0))
 
 
 def _gamma_moment(p) -> sp.Expr:
@@ -178,8 +196,19 @@ def _nodes_note(act: Activation) -> str:
     return "" if act.family == "generic" else f"; {act.family}"
 
 
-def expect_phi_prime_sq(act: Activation, *, nodes: int = DEFAULT_NODES, try_sympy: bool = True) -> GaussianExpectation:
-    """``E_{z~N(0,s)}[phi'(z)^2]`` (so that e^Omega = sigma_w^2 times this at s = sigma_w^2 u + sigma_b^2)."""
+def _rtol_from(nodes, rtol) -> float:
+    if nodes is not None:
+        warnings.warn("nodes= is no longer used: Gaussian expectations use adaptive quadrature to the accuracy "
+                      "rtol= (default 1e-10); pass rtol instead", DeprecationWarning, stacklevel=3)
+    return DEFAULT_RTOL if rtol is None else float(rtol)
+
+
+def expect_phi_prime_sq(act: Activation, *, rtol: float | None = None, try_sympy: bool = True,
+                        nodes: int | None = None) -> GaussianExpectation:
+    """``E_{z~N(0,s)}[phi'(z)^2]`` (so that e^Omega = sigma_w^2 times this at s = sigma_w^2 u + sigma_b^2).
+
+    ``rtol``: relative accuracy of the quadrature route (default 1e-10); ``nodes``: deprecated, ignored."""
+    rtol = _rtol_from(nodes, rtol)
     q = "E[phi'(z)^2]"
     if act.family == "arccos":
         m = act.m
@@ -189,31 +218,35 @@ def expect_phi_prime_sq(act: Activation, *, nodes: int = DEFAULT_NODES, try_symp
                 f"arc-cosine degree m={m} <= 1/2: E[phi'^2] = m^2 E[z^(2m-2) Theta(z)] diverges at z = 0, "
                 "the metric is infinite")
         expr = sp.simplify(m**2 * _gamma_moment(2 * m - 2))
-        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"))
+        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"), rtol)
     if act.family == "erf":
         c = 2 if act.convention == "sqrt2" else 4
         expr = sp.Integer(c) / sp.pi / sp.sqrt(1 + c * S)
-        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format(f"{act.name}, Williams 1997"))
+        return GaussianExpectation(q, act.prime() ** 2, expr, KNOWN.format(f"{act.name}, Williams 1997"), rtol)
     f = act.prime() ** 2
-    return _generic(q, f, nodes, try_sympy)
+    return _generic(q, f, rtol, try_sympy)
 
 
-def expect_phi_sq(act: Activation, *, nodes: int = DEFAULT_NODES, try_sympy: bool = True) -> GaussianExpectation:
-    """``E_{z~N(0,s)}[phi(z)^2]`` (the kernel on the diagonal; used by the deep recursion T7)."""
+def expect_phi_sq(act: Activation, *, rtol: float | None = None, try_sympy: bool = True,
+                  nodes: int | None = None) -> GaussianExpectation:
+    """``E_{z~N(0,s)}[phi(z)^2]`` (the kernel on the diagonal; used by the deep recursion)."""
+    rtol = _rtol_from(nodes, rtol)
     q = "E[phi(z)^2]"
     if act.family == "arccos":
         expr = sp.simplify(_gamma_moment(2 * act.m))
-        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"))
+        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format("arc-cosine, Cho & Saul 2009"), rtol)
     if act.family == "erf":
         c = 1 if act.convention == "sqrt2" else 2
         expr = 2 / sp.pi * sp.asin(c * S / (1 + c * S))
-        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format(f"{act.name}, Williams 1997"))
-    return _generic(q, act.expr**2, nodes, try_sympy)
+        return GaussianExpectation(q, act.expr**2, expr, KNOWN.format(f"{act.name}, Williams 1997"), rtol)
+    return _generic(q, act.expr**2, rtol, try_sympy)
 
 
-def _generic(q: str, f: sp.Expr, nodes: int, try_sympy: bool) -> GaussianExpectation:
+def _generic(q: str, f: sp.Expr, rtol: float, try_sympy: bool) -> GaussianExpectation:
     expr = integrate_gaussian(f) if try_sympy else None
     if expr is not None:
-        return GaussianExpectation(q, f, expr, INTEGRATED)
+        return GaussianExpectation(q, f, expr, INTEGRATED, rtol)
     why = "" if try_sympy else "; SymPy not tried"
-    return GaussianExpectation(q, f, None, QUADRATURE.format(nodes, why), nodes=nodes)
+    E = GaussianExpectation(q, f, None, QUADRATURE.format(rtol, why), rtol)
+    E.integral  # build now: kinks located, unsupported functions refused at construction
+    return E

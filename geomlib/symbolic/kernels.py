@@ -24,6 +24,19 @@ at a = q(u), b = a + tau^2, c = a, tau = sigma_w t; on this path tan(theta) = ta
 every term is an explicit function of theta whose series at theta = 0 gives the limit. The
 distance form ``(k(y,y) - 2k(x,y) + k(x,x)) / t^2 -> g_22`` is checked too: it diverges exactly
 when the kernel has a cusp (degree 0), and then :class:`DegenerateMetricError` is raised.
+
+**Numerical form of the kernels.** ``acos(c/sqrt(ab))`` and ``sqrt(1 - c^2/(ab))`` are 0/0 at zero
+norm and round to acos(1 + eps) = NaN or sqrt(-eps) = NaN on the diagonal. The expressions returned
+here avoid both: with ``D = ab - c^2`` (>= 0; a sum of squares in the coordinates, Lagrange's
+identity ``D = sigma_w^4 sum_{i<j} (x_i y_j - x_j y_i)^2 + sigma_w^2 sigma_b^2 |x - y|^2``),
+``sin theta = sqrt(D)/sqrt(ab)``, ``cos theta = c/sqrt(ab)`` and ``theta = pi/2 - atan2(c, sqrt D)``,
+the arc-cosine kernel is a polynomial in (sqrt D, c, ab) plus (pi - theta) times another, with no
+division (J_1: ``k = (sqrt D + (pi - theta) c) / (2 pi)``); erf: ``2/pi atan2(c, sqrt(1 + a + b + D))``
+(q -> 2q for erf(z)). Evaluated through :func:`geomlib.symbolic.to_torch` / ``to_numpy`` they are
+finite everywhere, including x = y and zero-norm inputs (where theta = pi/2, i.e. Heaviside(0) = 1/2
+for the step), to ~1e-15 relative to the diagonal values k(x,x), k(y,y) (the kernel itself is 0 at
+antiparallel inputs without bias, where relative accuracy of k(x, y) alone is not available);
+first derivatives by autograd are finite on the diagonal too (sqrt D is evaluated as a norm).
 """
 from __future__ import annotations
 
@@ -34,8 +47,10 @@ import sympy as sp
 from .activations import Activation, DegenerateMetricError, activation as _as_activation
 from .metric import RotationInvariantMetric, check_sigma
 from .rotation import U
+from .simplify import bounded_simplify, is_zero
 
 QA, QB, QC = sp.symbols("q_xx q_yy q_xy", positive=True)
+QD = sp.Symbol("q_D", nonnegative=True)  # q_xx q_yy - q_xy^2 (>= 0 by Cauchy-Schwarz)
 THETA = sp.Symbol("theta", positive=True)
 
 
@@ -54,13 +69,42 @@ def arccos_J(m: int) -> sp.Expr:
     return sp.expand(sp.expand_trig(J))
 
 
+def arccos_kernel_stable(m: int) -> sp.Expr:
+    """(q_xx q_yy)^(m/2) J_m(theta) / (2 pi) in (QA, QB, QC, QD) without division or acos (module
+    docstring): sin -> sqrt(QD)/r, cos -> QC/r, times r^m (only even powers of r remain: r^2 = QA QB),
+    pi - theta = pi/2 + atan2(QC, sqrt(QD))."""
+    sn, cs, r, P = sp.symbols("_sn _cs _r _P", real=True)  # P stands for pi - theta
+    J = arccos_J(m)
+    e = sp.expand(J.subs({sp.sin(THETA): sn / r, sp.cos(THETA): cs / r}).subs(THETA, sp.pi - P) * r ** int(m))
+    out = sp.S.Zero
+    for term in sp.Add.make_args(e):
+        p = term.as_powers_dict().get(r, 0)
+        if p % 2:
+            raise AssertionError(f"odd power of r in the arc-cosine kernel of degree {m}")
+        out += term.subs(r, 1) * (QA * QB) ** (p // 2)
+    out = sp.collect(sp.expand(out), P)
+    sqd = sp.sqrt(QD)
+    # pi - theta = pi/2 + atan2(c, sqrt D): theta = pi/2 at zero norm (c = D = 0), i.e. Heaviside(0) = 1/2
+    return out.subs({sn: sqd, cs: QC, P: sp.pi / 2 + sp.atan2(QC, sqd)}, simultaneous=True)
+
+
+def gram_gap(x, y, sigma_w, sigma_b) -> sp.Expr:
+    """q_xx q_yy - q_xy^2 written as a sum of squares (Lagrange's identity), never negative in floats."""
+    d = len(x)
+    wedge = sum((x[i] * y[j] - x[j] * y[i]) ** 2 for i in range(d) for j in range(i + 1, d))
+    diff = sum((x[i] - y[i]) ** 2 for i in range(d))
+    return sigma_w**4 * wedge + sigma_w**2 * sigma_b**2 * diff
+
+
 @dataclass
 class DotProductKernel:
     """NNGP kernel ``K(q_xx, q_yy, q_xy)`` of a one-hidden-layer network.
 
-    ``K``: expression in ``QA, QB, QC``; ``K_theta``: the same in ``QA, QB, THETA`` (when the kernel is
-    singular on the diagonal); ``diagonal``: K(q, q, q) as an expression in ``QA``;
-    ``degree``: homogeneity degree in (a, b, c) when homogeneous (arc-cosine: m).
+    ``K``: expression in ``QA, QB, QC`` (finite for every admissible a, b, c: D = ab - c^2 clamped at
+    0); ``K_theta``: the same in ``QA, QB, THETA`` (when the kernel is singular on the diagonal);
+    ``diagonal``: K(q, q, q) as an expression in ``QA``; ``degree``: homogeneity degree in (a, b, c)
+    when homogeneous (arc-cosine: m); ``K_gap``: the kernel in ``QA, QB, QC, QD`` (QD = ab - c^2),
+    used by :meth:`expr` with QD as a sum of squares.
     """
 
     name: str
@@ -71,16 +115,30 @@ class DotProductKernel:
     diagonal: sp.Expr
     K_theta: sp.Expr | None = None
     degree: int | None = None
+    K_gap: sp.Expr | None = None
 
     def q(self, x_dot_y) -> sp.Expr:
         return self.sigma_w**2 * x_dot_y + self.sigma_b**2
 
-    def expr(self, x, y) -> sp.Expr:
-        """k(x, y) in explicit coordinates (sequences of symbols of equal length)."""
-        x, y = sp.Matrix(list(x)), sp.Matrix(list(y))
-        if x.shape != y.shape or len(x) < 1:
+    def expr(self, x, y, *, stable: bool = True) -> sp.Expr:
+        """k(x, y) in explicit coordinates (sequences of symbols or numbers of equal length d >= 1).
+
+        ``stable=True`` (default): written so that it evaluates finite and accurate everywhere through
+        ``to_torch``/``to_numpy``, including x = y and zero-norm inputs (module docstring).
+        ``stable=False``: the textbook form (acos / asin of c/sqrt(ab)), easier for SymPy to simplify,
+        not for numerical evaluation (NaN on the diagonal for the arc-cosine kernels)."""
+        x, y = list(x), list(y)
+        if len(x) != len(y) or len(x) < 1:
             raise ValueError("x and y must have the same length d >= 1")
-        return self.K.subs({QA: self.q(x.dot(x)), QB: self.q(y.dot(y)), QC: self.q(x.dot(y))}, simultaneous=True)
+        X, Y = sp.Matrix(x), sp.Matrix(y)
+        sub = {QA: self.q(X.dot(X)), QB: self.q(Y.dot(Y)), QC: self.q(X.dot(Y))}
+        if not stable:
+            K = self.K if self.K_theta is None else self.K_theta.subs(THETA, sp.acos(QC / sp.sqrt(QA * QB)))
+            return K.subs(sub, simultaneous=True)
+        if self.K_gap is None:
+            return self.K.subs(sub, simultaneous=True)
+        sub[QD] = gram_gap(x, y, self.sigma_w, self.sigma_b)
+        return self.K_gap.subs(sub, simultaneous=True)
 
     def metric(self) -> RotationInvariantMetric:
         """g = A(u) I + B(u) x x^T from d_x d_y k at y = x (exact limit; see module docstring)."""
@@ -91,7 +149,7 @@ class DotProductKernel:
             Kc = sp.diff(K, QC)
             X = 4 * sp.diff(K, QA, QB) + 2 * sp.diff(K, QA, QC) + 2 * sp.diff(K, QB, QC) + sp.diff(K, QC, 2)
             on = {QA: qu, QB: qu, QC: qu}
-            Lc, LX = (sp.simplify(e.subs(on, simultaneous=True)) for e in (Kc, X))
+            Lc, LX = (bounded_simplify(e.subs(on, simultaneous=True), seconds=60) for e in (Kc, X))
             if any(e.has(sp.zoo, sp.nan, sp.oo, -sp.oo) for e in (Lc, LX)):
                 raise DegenerateMetricError(f"{self.name}: the kernel's derivatives are infinite on the diagonal")
             A, B = sw2 * Lc, sw2**2 * LX
@@ -99,12 +157,13 @@ class DotProductKernel:
         else:
             Lc, LX, Lbc, Ld = self._theta_limits()
             Lc, LX, Lbc, Ld = (e.subs(QA, qu) for e in (Lc, LX, Lbc, Ld))
-            if sp.simplify(Ld - (Lc + 2 * Lbc)) != 0:
+            if not is_zero(Ld - (Lc + 2 * Lbc), seconds=60):
                 raise AssertionError(f"{self.name}: distance form {Ld} disagrees with d_x d_y k = {Lc + 2 * Lbc}")
-            A = sp.simplify(sw2 * (Lc + 2 * Lbc))
-            B = sp.simplify(sw2**2 * LX - 2 * sw2 * Lbc / U)
+            A = bounded_simplify(sw2 * (Lc + 2 * Lbc), seconds=60)
+            B = bounded_simplify(sw2**2 * LX - 2 * sw2 * Lbc / U, seconds=60)
             how = "T1a: exact limit y -> x of d_x d_y k (series in theta along the perpendicular approach)"
-        return RotationInvariantMetric(sp.simplify(A), sp.simplify(B), label=f"{self.name} kernel", method=how)
+        A, B = bounded_simplify(A, seconds=60), bounded_simplify(B, seconds=60)
+        return RotationInvariantMetric(A, B, label=f"{self.name} kernel", method=how)
 
     def _theta_limits(self):
         a, b = QA, QB
@@ -139,9 +198,10 @@ class DotProductKernel:
             ser = sp.series(e, THETA, 0, 1).removeO()
             if ser.has(THETA) or ser.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
                 raise DegenerateMetricError(
-                    f"{self.name}: {nm} diverges as y -> x ({sp.simplify(ser)} with theta -> 0): the kernel has a "
+                    f"{self.name}: {nm} diverges as y -> x ({bounded_simplify(ser, seconds=10)} with theta -> 0): the kernel has a "
                     "cusp on the diagonal, so the metric is infinite (degree-0 arc-cosine: E[delta^2] = oo; SPEC T6)")
-            lim = sp.nsimplify(sp.simplify(ser)) if power is not None else sp.simplify(ser)
+            lim = bounded_simplify(ser, seconds=60)
+            lim = sp.nsimplify(lim) if power is not None else lim
             out.append(lim * a**power if power is not None else lim)
         return out
 
@@ -161,14 +221,16 @@ def nngp_kernel(act, sigma_w=1, sigma_b=1) -> DotProductKernel:
                                       "(the metric for general m comes from shallow_metric)")
         m = int(m)
         Kt = (QA * QB) ** sp.Rational(m, 2) / (2 * sp.pi) * arccos_J(m)
-        K = Kt.subs(THETA, sp.acos(QC / sp.sqrt(QA * QB)))
+        Kg = arccos_kernel_stable(m) / (2 * sp.pi)
+        K = Kg.subs(QD, sp.Max(0, QA * QB - QC**2))
         diag = sp.factorial2(2 * m - 1) * QA**m / 2
         name = act.name if m >= 2 else f"{act.name} (arc-cosine m={m})"
-        return DotProductKernel(name, act, sw, sb, K, diag, K_theta=Kt, degree=m)
+        return DotProductKernel(name, act, sw, sb, K, diag, K_theta=Kt, degree=m, K_gap=Kg)
     if act.family == "erf":
         c = 1 if act.convention == "sqrt2" else 2
         K = 2 / sp.pi * sp.asin(c * QC / sp.sqrt((1 + c * QA) * (1 + c * QB)))
+        Kg = 2 / sp.pi * sp.atan2(c * QC, sp.sqrt(1 + c * QA + c * QB + c**2 * QD))
         diag = 2 / sp.pi * sp.asin(c * QA / (1 + c * QA))
-        return DotProductKernel(act.name, act, sw, sb, K, diag)
+        return DotProductKernel(act.name, act, sw, sb, K, diag, K_gap=Kg)
     raise NotImplementedError(f"no closed-form NNGP kernel for {act.name}; its metric comes from "
                               "shallow_metric(...) (T3), by SymPy integration or Gauss-Hermite quadrature")

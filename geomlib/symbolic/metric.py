@@ -3,19 +3,24 @@ metric of any explicit kernel on the diagonal (T1a) and the conformal change of 
 
 :class:`RotationInvariantMetric` holds ``g(x) = A(u) I + B(u) x x^T`` (u = |x|^2) either
 symbolically (A, B SymPy expressions in :data:`~geomlib.symbolic.rotation.U`) or numerically
-(A, B torch functions of u, from Gauss-Hermite quadrature; derivatives by autograd). Either way
-it evaluates the metric, the volume element and the scalar curvature (T4a) on torch tensors of
-points, shape=[N, d], on any device.
+(A, B torch functions of u, from adaptive quadrature; derivatives in u by the heat-equation
+identity, see :mod:`geomlib.symbolic.quadrature`). Either way it evaluates the metric, the volume
+element and the scalar curvature (T4a) on torch tensors of points, shape=[N, d], on any device, in
+float64 (results are cast to the points' dtype when that is another floating dtype; never
+``torch.get_default_dtype()``). Numeric metrics reach relative 1e-10 in A, B and their
+u-derivatives (Methods: numerical accuracy), or warn with the estimated error.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import sympy as sp
 import torch
 
 from .activations import Activation, DegenerateMetricError, activation as _as_activation
-from .gaussian import DEFAULT_NODES, S, GaussianExpectation, expect_phi_prime_sq, hermite_expectation
+from .gaussian import S, GaussianExpectation, expect_phi_prime_sq
+from .simplify import MAX_OPS, bounded_simplify, is_zero
 from .rotation import (U, rotation_invariant_matrix, t4a_log_volume, t4a_scalar_curvature,
                        t4a_volume_element)
 
@@ -64,10 +69,11 @@ class RotationInvariantMetric:
     """``g(x) = A(u) I + B(u) x x^T``, u = |x|^2 (shape of g: [d, d]; d is free).
 
     Symbolic: ``A``, ``B`` SymPy expressions in ``U``. Numeric: ``A``, ``B`` torch callables
-    u[...] -> [...] (differentiable). ``method`` says how A and B were obtained.
+    u[...] -> [...] (differentiable twice by autograd), or additionally ``jet``: (u, derivatives) ->
+    (A, A', A'', B, B'), or (A, B) when ``derivatives`` is False (used instead of autograd when given). ``method`` says how A and B were obtained.
     """
 
-    def __init__(self, A, B, *, label: str = "", method: str = "explicit"):
+    def __init__(self, A, B, *, label: str = "", method: str = "explicit", jet=None):
         self.symbolic = isinstance(A, sp.Basic) and isinstance(B, sp.Basic)
         if not self.symbolic and not (callable(A) and callable(B)):
             raise TypeError("A and B must both be SymPy expressions in u or both torch callables of u")
@@ -77,6 +83,7 @@ class RotationInvariantMetric:
         else:
             self.params = []
         self.A, self.B, self.label, self.method = A, B, label, method
+        self.jet = jet
         self._fns = None
 
     def __repr__(self) -> str:
@@ -99,18 +106,24 @@ class RotationInvariantMetric:
     def e_omega(self) -> sp.Expr | None:
         """e^Omega if the metric has the T3/T4b form B = 2 A' (then A = e^Omega), else None."""
         self._need_symbolic("e_omega")
-        return self.A if sp.simplify(self.B - 2 * sp.diff(self.A, U)) == 0 else None
+        return self.A if is_zero(self.B - 2 * sp.diff(self.A, U)) else None
 
     def volume_element(self, d) -> sp.Expr:
         """sqrt(det g) as a SymPy expression in u (T4a)."""
         self._need_symbolic("volume_element()")
         return t4a_volume_element(self.A, self.B, U, d)
 
-    def scalar_curvature(self, d, *, simplify: bool = True) -> sp.Expr:
-        """Scalar curvature R(u) in dimension d, closed form T4a (SPEC §2.4 sign)."""
+    def scalar_curvature(self, d, *, simplify=True) -> sp.Expr:
+        """Scalar curvature R(u) in dimension d, closed form T4a (SPEC §2.4 sign).
+
+        ``simplify=True`` (default): simplified when R has at most 400 operations and SymPy finishes
+        within 10 s, otherwise the unsimplified closed form (exact all the same; see
+        :mod:`geomlib.symbolic.simplify`); ``"full"``: unbounded ``sympy.simplify``; ``False``: none."""
         self._need_symbolic("scalar_curvature()")
         R = t4a_scalar_curvature(self.A, sp.diff(self.A, U), sp.diff(self.A, U, 2), self.B, sp.diff(self.B, U), U, d)
-        return sp.simplify(R) if simplify else R
+        if simplify == "full":
+            return sp.simplify(R)
+        return bounded_simplify(R, max_ops=MAX_OPS) if simplify else R
 
     def subs(self, *args, **kw) -> "RotationInvariantMetric":
         self._need_symbolic("subs()")
@@ -121,8 +134,10 @@ class RotationInvariantMetric:
         """c * g (e.g. the Cho-Saul factor 2: volume x c^{d/2}, R / c)."""
         if self.symbolic:
             return RotationInvariantMetric(c * self.A, c * self.B, label=self.label, method=self.method)
-        A, B = self.A, self.B
-        return RotationInvariantMetric(lambda u: c * A(u), lambda u: c * B(u), label=self.label, method=self.method)
+        A, B, jet = self.A, self.B, self.jet
+        cj = None if jet is None else (lambda u, derivatives=True: tuple(c * p for p in jet(u, derivatives)))
+        return RotationInvariantMetric(lambda u: c * A(u), lambda u: c * B(u), label=self.label, method=self.method,
+                                       jet=cj)
 
     # ---------------------------------------------------------------- torch evaluation
     def _symbolic_fns(self):
@@ -136,13 +151,18 @@ class RotationInvariantMetric:
         return self._fns
 
     def parts(self, u: torch.Tensor, *, derivatives: bool = True):
-        """(A, A', A'', B, B') at ``u`` (tensor, shape=[...]); without derivatives (A, B)."""
-        u = torch.as_tensor(u, dtype=torch.get_default_dtype())
+        """(A, A', A'', B, B') at ``u`` (tensor, shape=[...]); without derivatives (A, B). float64
+        unless ``u`` is a floating tensor (then its dtype)."""
+        if not (isinstance(u, torch.Tensor) and u.is_floating_point()):
+            u = torch.as_tensor(u, dtype=torch.float64)
         if self.symbolic:
             fns = self._symbolic_fns()
             if not derivatives:
                 return fns[0](u), fns[3](u)
             return tuple(f(u) for f in fns)
+        if self.jet is not None:
+            return tuple(torch.as_tensor(p, dtype=u.dtype, device=u.device).detach()
+                         for p in self.jet(u.detach(), derivatives))
         if not derivatives:
             return self.A(u).detach(), self.B(u).detach()
         with torch.enable_grad():
@@ -156,29 +176,32 @@ class RotationInvariantMetric:
         return (A.detach(), Ap.detach(), z if App is None else App.detach(), B.detach(), z if Bp is None else Bp.detach())
 
     @staticmethod
-    def _points(x) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    def _points(x) -> tuple[torch.Tensor, torch.dtype]:
+        """Points as float64 [N, d] and the dtype results are returned in (that of x if floating)."""
+        x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=float))
+        dtype = x.dtype if x.is_floating_point() else torch.float64
+        x = x.to(torch.float64)
         if x.dim() == 1:
             x = x.unsqueeze(0)
         if x.dim() != 2 or x.shape[-1] < 1:
             raise ValueError(f"points must have shape [N, d] with d >= 1, got {tuple(x.shape)}")
-        return x
+        return x, dtype
 
     def evaluate(self, x) -> torch.Tensor:
         """g at points ``x`` (shape=[N, d]) -> shape=[N, d, d]."""
-        x = self._points(x)
+        x, dtype = self._points(x)
         A, B = self.parts((x * x).sum(-1), derivatives=False)
         eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-        return A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :]
+        return (A[:, None, None] * eye + B[:, None, None] * x[:, :, None] * x[:, None, :]).to(dtype)
 
     def log_volume(self, x) -> torch.Tensor:
         """1/2 log det g at x (shape=[N, d]) -> [N]; -inf with a :class:`DegenerateMetricWarning` where g is singular."""
-        x = self._points(x)
+        x, dtype = self._points(x)
         u = (x * x).sum(-1)
         A, B = self.parts(u, derivatives=False)
         bad = _flag_singular(A, B, u, "log_volume")
         out = t4a_log_volume(torch.where(bad, torch.ones_like(A), A), torch.where(bad, torch.zeros_like(B), B), u, x.shape[-1])
-        return torch.where(bad, torch.full_like(out, -torch.inf), out)
+        return torch.where(bad, torch.full_like(out, -torch.inf), out).to(dtype)
 
     def volume(self, x) -> torch.Tensor:
         """sqrt(det g) at x (shape=[N, d]) -> [N]."""
@@ -187,28 +210,30 @@ class RotationInvariantMetric:
     def curvature(self, x) -> torch.Tensor:
         """Scalar curvature R at x (shape=[N, d]) -> [N] (T4a); NaN with a
         :class:`DegenerateMetricWarning` where g is singular."""
-        x = self._points(x)
+        x, dtype = self._points(x)
         u = (x * x).sum(-1)
         A, Ap, App, B, Bp = self.parts(u)
         bad = _flag_singular(A, B, u, "curvature")
         R = t4a_scalar_curvature(torch.where(bad, torch.ones_like(A), A), Ap, App, B, Bp, u, x.shape[-1])
-        return torch.where(bad, torch.full_like(R, torch.nan), R)
+        return torch.where(bad, torch.full_like(R, torch.nan), R).to(dtype)
 
     def metric_fn(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``x[N, d] -> g[N, d, d]`` (for geomlib.numeric.scalar_curvature_from_metric)."""
         return self.evaluate
 
 
-def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, nodes: int = DEFAULT_NODES,
-                   try_sympy: bool = True) -> RotationInvariantMetric:
+def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, rtol: float | None = None,
+                   try_sympy: bool = True, nodes: int | None = None) -> RotationInvariantMetric:
     """Infinite-width metric of a one-hidden-layer network (SPEC T3)::
 
         g = e^Omega(u) [I + 2 Omega'(u) x x^T],   e^Omega = sigma_w^2 E_{z~N(0, sigma_w^2 u + sigma_b^2)}[phi'(z)^2]
 
     ``act``: an :class:`Activation` (or SymPy expression / name). Symbolic when the expectation has
-    a closed form, otherwise numeric by Gauss-Hermite quadrature (``method`` says so).
+    a closed form, otherwise numeric by adaptive quadrature (``method`` says so): A = e^Omega and its
+    u-derivatives (so B, B' and R) to relative ``rtol`` (default 1e-10) for any variance, or a
+    :class:`~geomlib.symbolic.quadrature.QuadratureAccuracyWarning` with the estimated error.
     ``cho_saul=True`` multiplies by 2 (Cho & Saul's k_m = 2 E[.]; arc-cosine family only).
-    Raises :class:`DegenerateMetricError` for the step (degree 0).
+    ``nodes``: deprecated, ignored. Raises :class:`DegenerateMetricError` for the step (degree 0).
     """
     act = _as_activation(act)
     sw, sb = check_sigma("sigma_w", sigma_w), check_sigma("sigma_b", sigma_b)
@@ -216,20 +241,22 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, nodes: 
         raise DegenerateMetricError("sigma_w = 0: every unit ignores the input, the metric is zero")
     if cho_saul and act.family != "arccos":
         raise ValueError("the Cho-Saul factor 2 is a convention of the arc-cosine kernels only")
-    E: GaussianExpectation = expect_phi_prime_sq(act, nodes=nodes, try_sympy=try_sympy)
+    E: GaussianExpectation = expect_phi_prime_sq(act, rtol=rtol, try_sympy=try_sympy, nodes=nodes)
     factor = 2 if cho_saul else 1
     label = f"{act.name}, sigma_w={sw}, sigma_b={sb}" + (", Cho-Saul x2" if cho_saul else "")
     if E.exact:
-        eO = sp.simplify(factor * sw**2 * E.expr.subs(S, sw**2 * U + sb**2))
-        return RotationInvariantMetric(eO, sp.simplify(2 * sp.diff(eO, U)), label=label, method=E.method)
+        eO = bounded_simplify(factor * sw**2 * E.expr.subs(S, sw**2 * U + sb**2), max_ops=MAX_OPS)
+        return RotationInvariantMetric(eO, bounded_simplify(2 * sp.diff(eO, U), max_ops=MAX_OPS), label=label,
+                                       method=E.method)
     if not (sw.is_number and sb.is_number):
         raise ValueError(f"{act.name}: E[phi'^2] has no closed form, so its metric is numeric (quadrature) and "
                          f"needs numeric sigma_w, sigma_b (got {sw}, {sb})")
     swf, sbf = float(sw), float(sb)
-    f = _quadrature_integrand(E)
+    Q = E.integral
+    c = factor * swf**2
 
     def A(u):
-        return factor * swf**2 * hermite_expectation(f, swf**2 * u + sbf**2, E.nodes)
+        return c * Q(swf**2 * u + sbf**2)
 
     def B(u):
         with torch.enable_grad():
@@ -237,14 +264,16 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, nodes: 
             (dA,) = torch.autograd.grad(A(uu).sum(), uu, create_graph=True)
         return 2 * dA
 
-    return RotationInvariantMetric(A, B, label=label, method=E.method)
+    def jet(u, derivatives=True):
+        s = swf**2 * u + sbf**2
+        if not derivatives:
+            E0, E1 = Q.derivatives(s, (0, 1))
+            return c * E0, 2 * c * swf**2 * E1
+        E0, E1, E2 = Q.derivatives(s, (0, 1, 2))
+        Ap, App = c * swf**2 * E1, c * swf**4 * E2
+        return c * E0, Ap, App, 2 * Ap, 2 * App
 
-
-def _quadrature_integrand(E: GaussianExpectation):
-    from .bridge import to_torch
-    from .activations import Z
-
-    return to_torch(E.integrand, (Z,))
+    return RotationInvariantMetric(A, B, label=label, method=E.method, jet=jet)
 
 
 def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol], *, form: str = "mixed",
@@ -293,7 +322,7 @@ def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol
                     raise DegenerateMetricError(f"g[{i},{j}] diverges on the diagonal: the kernel is not "
                                                 "twice differentiable at y = x, the metric is infinite")
                 val = ser
-            out[i, j] = out[j, i] = sp.simplify(val)
+            out[i, j] = out[j, i] = bounded_simplify(val, seconds=60)
     return out
 
 

@@ -24,7 +24,10 @@ def _gen(seed: int | None, device) -> torch.Generator:
 
 
 def _points(x, device) -> torch.Tensor:
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype(), device=device)
+    # float64 unless x is a floating tensor (then its dtype): never torch's default dtype
+    x = x.to(device) if isinstance(x, torch.Tensor) and x.is_floating_point() else \
+        torch.as_tensor(np.asarray(x, dtype=float) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64,
+                        device=device)
     x = x.unsqueeze(0) if x.dim() == 1 else x
     if x.dim() != 2:
         raise ValueError(f"points must have shape [N, d], got {tuple(x.shape)}")
@@ -60,9 +63,11 @@ def random_shallow_metric(act, x, width: int, sigma_w: float = 1.0, sigma_b: flo
 
 
 def random_deep_net(act, d: int, widths: Sequence[int], sigma_w: Sequence[float], sigma_b: Sequence[float], *,
-                    seed: int | None = 0, device=None) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+                    seed: int | None = 0, device=None, dtype: torch.dtype = torch.float64
+                    ) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     """A random deep network ``x[d] -> [Phi~^1, ..., Phi~^L]`` in T7's parametrisation
-    (``h^l = W^l Phi~^{l-1} + b^l``, ``Phi~^l = phi(h^l)/sqrt(n_l)``, ``Phi~^0 = x``)."""
+    (``h^l = W^l Phi~^{l-1} + b^l``, ``Phi~^l = phi(h^l)/sqrt(n_l)``, ``Phi~^0 = x``); weights in
+    ``dtype`` (float64 by default, never torch's default dtype)."""
     act = _as_activation(act)
     widths = [int(n) for n in widths]
     if not (len(widths) == len(sigma_w) == len(sigma_b)) or not widths:
@@ -71,7 +76,7 @@ def random_deep_net(act, d: int, widths: Sequence[int], sigma_w: Sequence[float]
         raise ValueError("widths must be >= 1 and standard deviations >= 0")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     gen = _gen(seed, dev)
-    dt = torch.get_default_dtype()
+    dt = dtype
     phi = to_torch(act.expr, (Z,))
     Ws, bs, fan_in = [], [], d
     for n, sw, sb in zip(widths, sigma_w, sigma_b):
@@ -95,7 +100,7 @@ def random_deep_metrics(act, x, widths, sigma_w, sigma_b, *, seed: int | None = 
     ``x`` (shape=[N, d]); returns a list of L tensors of shape=[N, d, d] (torch.func.jacfwd)."""
     dev = torch.device(device) if device is not None else torch.device("cpu")
     x = _points(x, dev)
-    net = random_deep_net(act, x.shape[-1], widths, sigma_w, sigma_b, seed=seed, device=dev)
+    net = random_deep_net(act, x.shape[-1], widths, sigma_w, sigma_b, seed=seed, device=dev, dtype=x.dtype)
     from .autodiff import quiet_forward_ad
 
     with quiet_forward_ad():
