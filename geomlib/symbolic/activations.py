@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-Z = sp.Symbol("z", real=True)  # the pre-activation variable every Activation is written in
+from .kinks import Z, kinks  # Z: the pre-activation variable every Activation is written in
 
 
 class DegenerateMetricError(ValueError):
@@ -92,8 +92,6 @@ def _refuse_jumps(expr: sp.Expr) -> None:
                                         "E[phi'(z)^2] is infinite and the metric is undefined")
     if not expr.has(sp.Piecewise):
         return
-    from .quadrature import kinks
-
     for c in kinks(expr):
         cc = sp.nsimplify(c, rational=True)
         left, right = (sp.N(expr.subs(Z, cc + t), 40) for t in (-sp.Rational(1, 10**30), sp.Rational(1, 10**30)))

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from .activations import Z
+from .kinks import _JUMPY, _KINKED, Z, is_smooth, kinks  # noqa: F401 (re-exported)
 
 DEFAULT_RTOL = 1e-10
 H0 = 1 / 8  # initial step in v
@@ -51,8 +51,6 @@ EPS = float(np.finfo(np.float64).eps)
 # SymPy-derived f^(2k), whose evaluation itself cancels between its terms
 ROUND_SIMPLE, ROUND_DERIVED = 20.0, 100.0
 
-_KINKED = (sp.Abs, sp.sign, sp.Heaviside, sp.Min, sp.Max, sp.Piecewise)
-_JUMPY = (sp.floor, sp.ceiling, sp.frac)
 
 
 class QuadratureAccuracyWarning(UserWarning):
@@ -60,52 +58,6 @@ class QuadratureAccuracyWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------ breakpoints
-def kinks(f: sp.Expr, z: sp.Symbol = Z) -> list[float]:
-    """Real points where ``f`` (an expression in ``z``) may fail to be analytic, sorted.
-
-    From the arguments of Abs/sign/Heaviside, the differences of Min/Max arguments, the conditions of
-    Piecewise and the bases of non-integer powers. Raises ``NotImplementedError`` when they cannot be
-    located (infinitely many, or not numbers), and for floor/ceiling/frac (jumps)."""
-    f = sp.sympify(f)
-    for j in _JUMPY:
-        if any(a.has(z) for a in f.atoms(j)):
-            raise NotImplementedError(f"{j.__name__} has jumps: its Gaussian expectation's derivatives involve Dirac "
-                                      "deltas, which geomlib does not integrate")
-    args = []
-    for a in f.atoms(sp.Abs, sp.sign, sp.Heaviside):
-        args.append(a.args[0])
-    for a in f.atoms(sp.Min, sp.Max):
-        xs = list(a.args)
-        args += [xs[i] - xs[j] for i in range(len(xs)) for j in range(i + 1, len(xs))]
-    for pw in f.atoms(sp.Piecewise):
-        for _, cond in pw.args:
-            for rel in ([cond] if isinstance(cond, sp.Rel) else list(cond.atoms(sp.Rel))):
-                args.append(rel.lhs - rel.rhs)
-    for p in f.atoms(sp.Pow):
-        if p.base.has(z) and not p.exp.is_Integer:
-            args.append(p.base)
-    pts = set()
-    for a in args:
-        if not a.has(z):
-            continue
-        sol = sp.solveset(a, z, sp.S.Reals)
-        if not isinstance(sol, sp.FiniteSet):
-            raise NotImplementedError(f"cannot locate the kinks of {f}: {a} = 0 has solutions {sol}")
-        for r in sol:
-            if not r.is_number:
-                raise NotImplementedError(f"cannot locate the kinks of {f}: {a} = 0 at {r}")
-            pts.add(float(r))
-    return sorted(pts)
-
-
-def is_smooth(f: sp.Expr, z: sp.Symbol = Z) -> bool:
-    """True when no kink-producing function of ``z`` occurs in ``f`` (then f is analytic on R)."""
-    f = sp.sympify(f)
-    if any(a.has(z) for a in f.atoms(*_KINKED, *_JUMPY)):
-        return False
-    return not any(p.base.has(z) and not p.exp.is_Integer for p in f.atoms(sp.Pow))
-
-
 # ------------------------------------------------------------------------------ nodes
 @lru_cache(maxsize=64)
 def _half_line(h: float, j_hi: int):
