@@ -26,9 +26,9 @@ from geomlib.experiments.ssl.settings import ssl_recipe
 METHODS = {"supervised": SUPERVISED, "barlow": BARLOW, "simclr": SIMCLR}
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PER_BATCH, N_TEST = 16, 40
-# float32 against float64 geometry on the toy-trained ResNet-34 (log10 of the induced area element
-# and of the effective volume): measured differences ~1e-5; the documented bound
-F32_ATOL = 1e-3
+# float32 against float64 geometry on the toy-trained depth-34 net: log10 of the induced area element
+# and the top singular values of the Jacobian agree to ~1e-6 (measured); the bound asserted
+F32_ATOL = 1e-4
 
 
 def write_fake_cifar(root, seed=0):
@@ -72,6 +72,7 @@ def test_cifar10_folder_is_loaded_as_cifar10(cifar):
     assert data.train_y[:PER_BATCH].tolist() == raw[b"labels"]
 
 
+@pytest.mark.slow
 def test_paper_recipes_and_network():
     """What a GPU paper run uses, checked on CPU: the recipes on ``cuda`` (not executed), the
     ResNet-34 and its bfloat16 autocast forward."""
@@ -101,6 +102,7 @@ def _toy(recipe):
                                width=1 / 16, amp=True, num_workers=2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["supervised", "barlow", "simclr"])
 def test_paper_path_trains_checkpoints_and_resumes(cifar, method, one_thread):
     _, data = cifar
@@ -166,8 +168,15 @@ def test_float32_geometry_route_agrees_with_float64(cifar, one_thread):
     d_area = float(np.abs(s32["log10_area"] - s64["log10_area"]).max())
     d_eff = float(np.abs(s32["eff"]["log10_eff"] - s64["eff"]["log10_eff"]).max())
     d_spec = float(np.abs(s32["spectra"] - s64["spectra"])[:, :8].max())  # top singular values
-    print(f"\nfloat32 vs float64: log10 area {d_area:.2e}, log10 eff {d_eff:.2e}, top spectra {d_spec:.2e}")
-    assert d_area < F32_ATOL and d_eff < F32_ATOL and d_spec < F32_ATOL
+    k32, r32 = s32["eff"]["k"], s32["eff"]["rank_min"]
+    print(f"\nfloat32 vs float64: log10 area {d_area:.2e}, top log10 singular values {d_spec:.2e}, "
+          f"log10 effective volume {d_eff:.2e} (float32 numerical rank >= {r32} of k={k32}, float64 >= "
+          f"{s64['eff']['rank_min']})")
+    assert d_area < F32_ATOL and d_spec < F32_ATOL
     assert np.array_equal(s32["pred"], s64["pred"])
     # not vacuous: the area element varies over the plane far more than the float32 error
     assert np.ptp(s64["log10_area"]) > 100 * d_area
+    # the effective volume sums log eigenvalues of J J^T down to the k-th: where the spectrum spans
+    # more than float32 resolves, float32 must say so (numerical rank below k), never differ silently
+    assert s64["eff"]["rank_min"] == s64["eff"]["k"]
+    assert d_eff < F32_ATOL or r32 < k32
