@@ -180,3 +180,17 @@ def test_float32_geometry_route_agrees_with_float64(cifar, one_thread):
     # more than float32 resolves, float32 must say so (numerical rank below k), never differ silently
     assert s64["eff"]["rank_min"] == s64["eff"]["k"]
     assert d_eff < F32_ATOL or r32 < k32
+
+
+def test_command_line_run_lands_where_the_chapter_finds_it(cifar, one_thread, capsys):
+    """``python -m geomlib.experiments.imaging.train`` (what torchrun starts on every rank) trains
+    the chapter's run: the chapter's own call then loads the finished checkpoint."""
+    from geomlib.book.profiles import setup
+    from geomlib.experiments.deep.run import train_supervised
+    from geomlib.experiments.imaging.train import main
+
+    assert main(["--method", "supervised", "--profile", "tiny", "--device", "cpu", "--require-cifar"]) == 0
+    assert "done: 2 epochs (resumed from None)" in capsys.readouterr().out
+    ctx = setup("tiny", "cpu", 401, quiet=True)  # as chapter 40 does
+    run = train_supervised(supervised_recipe("tiny", seed=ctx.seed, device=ctx.device), cifar[1], progress=False)
+    assert run.result.resumed_from == 2  # the finished checkpoint: nothing retrained
