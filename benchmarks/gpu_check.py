@@ -16,6 +16,7 @@ Timings are measurements, never pass/fail; a failing CUDA test makes the exit st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -74,8 +75,9 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _sync():
-    torch.cuda.synchronize()
+def _sync(device="cuda"):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def run_cuda_tests() -> dict:
@@ -88,27 +90,27 @@ def run_cuda_tests() -> dict:
             "output_tail": "\n".join(tail[-30:])}
 
 
-def plane_check(n: int = 16, n_eff: int = 4) -> dict:
+def plane_check(n: int = 16, n_eff: int = 4, *, device: str = "cuda", width: float = 1.0) -> dict:
     """Plane scan (induced area element, effective volume, spectra) of the paper ResNet-34 (PyTorch
     init, BN statistics from one random batch, eval mode) through three random images: float32 and
-    float64 on CUDA against float64 on CPU (timings and the largest log10 differences)."""
+    float64 on CUDA against float64 on CPU (timings and the largest log10 differences).
+    ``device``/``width``: the tests dry-run this on CPU with a narrow net."""
     from geomlib.experiments.deep.measure import classifier_readout
     from geomlib.experiments.imaging.measure import scan_plane
     from geomlib.experiments.models.resnet import CifarResNet
 
     torch.manual_seed(0)
-    m = CifarResNet(34, 1.0, "gelu").float().train()
+    m = CifarResNet(34, width, "gelu").float().train()
     with torch.no_grad():
-        m(torch.rand(64, 3, 32, 32))
+        m(torch.rand(64, 3, 32, 32, dtype=torch.float32))
     m.eval()
     x = torch.rand(3, 3, 32, 32, dtype=torch.float64)
     out, scans = {"n": n, "n_eff": n_eff}, {}
-    for name, dev, dt in (("cpu_float64", "cpu", torch.float64), ("cuda_float64", "cuda", torch.float64),
-                          ("cuda_float32", "cuda", torch.float32)):
+    for name, dev, dt in (("cpu_float64", "cpu", torch.float64), ("cuda_float64", device, torch.float64),
+                          ("cuda_float32", device, torch.float32)):
         t = time.time()
         scans[name] = scan_plane(m, x, classifier_readout(m), n=n, n_eff=n_eff, spectra=True, device=dev, dtype=dt)
-        if dev == "cuda":
-            _sync()
+        _sync(dev)
         out[f"{name}_s"] = time.time() - t
     ref = scans["cpu_float64"]
     for name in ("cuda_float64", "cuda_float32"):
@@ -122,7 +124,7 @@ def plane_check(n: int = 16, n_eff: int = 4) -> dict:
     return out
 
 
-def curvature_check(n: int = 40, width: int = 250) -> dict:
+def curvature_check(n: int = 40, width: int = 250, *, device: str = "cuda") -> dict:
     """Scalar curvature (Gauss route) of a [2, width] sigmoid MLP on an n x n grid: CPU float64
     against CUDA float64 and float32 (timings, largest relative difference)."""
     from geomlib.numeric import scalar_curvature
@@ -132,19 +134,17 @@ def curvature_check(n: int = 40, width: int = 250) -> dict:
     g = torch.linspace(-2, 2, n, dtype=torch.float64)
     X = torch.cartesian_prod(g, g)
     out, res = {"n": n, "width": width}, {}
-    for name, dev, dt in (("cpu_float64", "cpu", torch.float64), ("cuda_float64", "cuda", torch.float64),
-                          ("cuda_float32", "cuda", torch.float32)):
+    for name, dev, dt in (("cpu_float64", "cpu", torch.float64), ("cuda_float64", device, torch.float64),
+                          ("cuda_float32", device, torch.float32)):
         Wd, bd, Xd = W.to(dev, dt), b.to(dev, dt), X.to(dev, dt)
 
         def f(x, Wd=Wd, bd=bd):
             return torch.sigmoid(x @ Wd.T + bd)
         scalar_curvature(f, Xd[:4])  # warm-up (kernels, vmap tracing)
-        if dev == "cuda":
-            _sync()
+        _sync(dev)
         t = time.time()
         res[name] = scalar_curvature(f, Xd).double().cpu()
-        if dev == "cuda":
-            _sync()
+        _sync(dev)
         out[f"{name}_s"] = time.time() - t
     ref = res["cpu_float64"]
     scale = float(ref.abs().max())
@@ -156,10 +156,11 @@ def curvature_check(n: int = 40, width: int = 250) -> dict:
 
 
 def train_throughput(method: str, steps: int = 200, warmup: int = 10, n_images: int = 8192,
-                     num_workers: int | None = None) -> dict:
+                     num_workers: int | None = None, *, device: str = "cuda", **overrides) -> dict:
     """Steps per second of the paper recipe of ``method`` on CUDA: ResNet-34, SGD, bfloat16
     autocast, the paper batch, the method's augmentations through ``epoch_batches`` with the
-    recipe's DataLoader workers, on ``n_images`` synthetic CIFAR-shaped images (cycled)."""
+    recipe's DataLoader workers, on ``n_images`` synthetic CIFAR-shaped images (cycled).
+    ``device`` and recipe ``overrides`` (width, batch_size, amp): the tests dry-run this on CPU."""
     from geomlib.experiments.deep.run import SUPERVISED
     from geomlib.experiments.deep.settings import supervised_recipe
     from geomlib.experiments.imaging.run import PreparedImages, build_model
@@ -169,10 +170,11 @@ def train_throughput(method: str, steps: int = 200, warmup: int = 10, n_images: 
 
     meth = {"supervised": SUPERVISED, "barlow": BARLOW, "simclr": SIMCLR}[method]
     r = supervised_recipe("paper", device="cuda") if method == "supervised" else ssl_recipe(method, "paper", device="cuda")
+    r = dataclasses.replace(r, **overrides) if overrides else r
     workers = r.num_workers if num_workers is None else num_workers
-    dev = torch.device("cuda")
+    dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(n_images, 3, 32, 32, generator=g)
+    x = torch.rand(n_images, 3, 32, 32, generator=g, dtype=torch.float32)
     y = torch.randint(0, 10, (n_images,), generator=g)
     mean, std = (0.5,) * 3, (0.25,) * 3
     prep = PreparedImages(x, y, x[:8], y[:8], None if method == "simclr" else mean,
@@ -193,7 +195,7 @@ def train_throughput(method: str, steps: int = 200, warmup: int = 10, n_images: 
     done, t0 = 0, None
     for i in range(warmup + steps):
         if i == warmup:
-            _sync()
+            _sync(dev)
             t0 = time.time()
         batch = next(it)
         opt.zero_grad(set_to_none=True)
@@ -201,21 +203,23 @@ def train_throughput(method: str, steps: int = 200, warmup: int = 10, n_images: 
         loss.backward()
         opt.step()
         done += i >= warmup
-    _sync()
+    _sync(dev)
     wall = time.time() - t0
     # the GPU alone: one fixed batch, no data loading
     batch = next(it)
-    _sync()
+    _sync(dev)
     t1 = time.time()
-    for _ in range(min(steps, 50)):
+    n_compute = max(1, min(steps, 50))
+    for _ in range(n_compute):
         opt.zero_grad(set_to_none=True)
         step(model, batch).backward()
         opt.step()
-    _sync()
-    compute = min(steps, 50) / (time.time() - t1)
+    _sync(dev)
+    compute = n_compute / (time.time() - t1)
     return {"method": method, "batch_size": r.batch_size, "amp": r.amp, "num_workers": workers, "steps": done,
             "steps_per_s": done / wall, "images_per_s": done * r.batch_size / wall,
-            "compute_only_steps_per_s": compute, "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+            "compute_only_steps_per_s": compute,
+            "max_memory_gib": torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None,
             "final_loss": float(loss)}
 
 

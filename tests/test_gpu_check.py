@@ -40,3 +40,21 @@ def test_projection_arithmetic_on_a_fake_measurement():
     assert "supervised" in table and "1.1" in table and "5.6" in table
     total_line = table.splitlines()[-1]
     assert total_line.startswith("total") and float(total_line.split()[-1]) == pytest.approx(10 / 9 + 50 / 9, abs=0.05)
+
+
+def test_check_functions_dry_run_on_cpu(one_thread):
+    """The GPU-side code paths of gpu_check, on CPU at toy size (a GPU session must not be lost to a
+    typo): plane scan, curvature and the training-throughput loop of each paper recipe."""
+    pl = gpu_check.plane_check(n=2, n_eff=2, device="cpu", width=1 / 16)
+    assert pl["cuda_float64_max_dlog10_area"] < 1e-9 and pl["cuda_float32_max_dlog10_area"] < 1e-3
+    c = gpu_check.curvature_check(n=3, width=8, device="cpu")
+    assert c["cuda_float64_max_rel_diff"] < 1e-12 and c["cuda_float32_max_rel_diff"] < 1e-2
+    for method in ("supervised", "barlow", "simclr"):
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            tr = gpu_check.train_throughput(method, steps=1, warmup=1, n_images=16, num_workers=0, device="cpu",
+                                            width=1 / 16, batch_size=8, amp=True)
+        finally:
+            torch.set_default_dtype(old)
+        assert tr["steps"] == 1 and tr["steps_per_s"] > 0 and math.isfinite(tr["final_loss"])
