@@ -220,7 +220,7 @@ def train_throughput(method: str, steps: int = 200, warmup: int = 10, n_images: 
             "steps_per_s": done / wall, "images_per_s": done * r.batch_size / wall,
             "compute_only_steps_per_s": compute,
             "max_memory_gib": torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None,
-            "final_loss": float(loss)}
+            "final_loss": float(loss.detach())}
 
 
 def main(argv=None) -> int:
