@@ -34,7 +34,8 @@ def accuracy_eval(prep: PreparedImages, device: torch.device):
     def evaluate(model):
         correct = 0
         for i in range(0, len(x), 512):
-            correct += int((model(x[i:i + 512].to(device)).argmax(-1).cpu() == y[i:i + 512]).sum())
+            xb = x[i:i + 512].to(device, next(model.parameters()).dtype)
+            correct += int((model(xb).argmax(-1).cpu() == y[i:i + 512]).sum())
         return {"test_acc": correct / len(x)}
     return evaluate
 

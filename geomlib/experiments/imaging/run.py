@@ -34,7 +34,7 @@ from ...cache import artifact_key, artifact_root
 from ..data import ImageData, stratified_split
 from ..models.augment import AugmentedImages, epoch_batches, normalize
 from ..models.probe import LinearProbe, extract_features, fit_probe
-from ..training import TrainResult, fit
+from ..training import TrainResult, distributed, fit
 from .settings import DeepRecipe
 
 
@@ -157,17 +157,38 @@ class DeepRun:
 
 
 def train_deep(recipe: DeepRecipe, data: ImageData, method: Method, *, device: torch.device | str = "cpu",
-               progress: bool = True, checkpoint: Path | None | bool = True) -> DeepRun:
-    """Train (or resume, or load the finished checkpoint of) the run ``recipe`` on ``data``."""
+               progress: bool = True, checkpoint: Path | None | bool = True,
+               dtype: torch.dtype = torch.float32, checkpoint_every: int | None = None) -> DeepRun:
+    """Train (or resume, or load the finished checkpoint of) the run ``recipe`` on ``data``.
+
+    ``dtype``: the parameters' and images' dtype (float32 for every profile; the tests use float64).
+    Under ``torchrun`` with more than one process (an open process group, see
+    :mod:`geomlib.experiments.training.distributed`) the run is data parallel: each rank loads
+    and augments its shard of every global batch of ``recipe.batch_size``, BatchNorm and the SSL
+    losses use the global batch, rank 0 alone writes the checkpoint, and the result equals the
+    single-process run's up to floating-point summation order. Raises ``ValueError`` when a shard
+    would be empty, or (Barlow Twins, SimCLR, whose embeddings are gathered) when the batch size
+    is not a multiple of the number of processes.
+    """
     dev = torch.device(device)
+    rank, world = distributed.rank_world()
     prep = prepare_images(data, recipe, method)
-    model = build_model(recipe, method).to(dev)
+    model = build_model(recipe, method).to(device=dev, dtype=dtype)
     transforms, labels = method.views(recipe, prep)
     ds = AugmentedImages(prep.train_x, transforms, y=labels, seed=recipe.seed)
+    if world > 1:
+        last = len(ds) % recipe.batch_size
+        if recipe.method != "supervised" and (recipe.batch_size % world or (last and not recipe.drop_last)):
+            raise ValueError(f"{recipe.method}: batch size {recipe.batch_size} (drop_last={recipe.drop_last}) does "
+                             f"not split evenly over {world} processes; the gathered embeddings need equal shards")
+        if recipe.batch_size < world or (last and not recipe.drop_last and last < world):
+            raise ValueError(f"a global batch of {min(recipe.batch_size, last or recipe.batch_size)} images "
+                             f"cannot be split over {world} processes")
 
     def batches(epoch):
         return epoch_batches(ds, epoch, recipe.batch_size, drop_last=recipe.drop_last,
-                             num_workers=recipe.num_workers, device=dev)
+                             num_workers=recipe.num_workers, device=dev, dtype=dtype,
+                             shard=(rank, world) if world > 1 else None)
 
     step = method.step(amp=recipe.amp)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
@@ -177,7 +198,8 @@ def train_deep(recipe: DeepRecipe, data: ImageData, method: Method, *, device: t
     res = fit(model, step, batches, opt, epochs=recipe.epochs, snapshot_epochs=recipe.snapshot_epochs,
               checkpoint=ck, device=dev, progress=progress, desc=f"{recipe.method} {recipe.act}",
               eval_fn=method.evaluate(prep, dev) if method.evaluate else None,
-              eval_every=max(1, recipe.epochs // 20), seed=recipe.seed,
+              eval_every=max(1, recipe.epochs // 20), seed=recipe.seed, checkpoint_every=checkpoint_every,
+              find_unused_parameters=recipe.method != "supervised",  # the SSL nets' unused classifier
               checkpoint_interval_s=300.0,  # a ResNet-34 checkpoint with snapshots is ~0.5 GB
               meta={"method": recipe.method, "data": prep.source.get("dataset")})
     return DeepRun(recipe, res, prep, dev, method)

@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+
+from ..training.distributed import shard_bounds
 from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -108,20 +110,49 @@ class AugmentedImages(Dataset):
         return views + ((self.y[i],) if self.y is not None else ())
 
 
+class ShardedBatchSampler(Sampler):
+    """Rank ``rank``'s contiguous shard (:func:`~geomlib.experiments.training.distributed.shard_bounds`)
+    of each global batch of ``batches`` (a batch sampler): the union over ranks, in rank order, is
+    the global batch."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside 0..{world - 1}")
+        self.batches, self.rank, self.world = batches, int(rank), int(world)
+
+    def __iter__(self):
+        for b in self.batches:
+            if len(b) < self.world:
+                raise ValueError(f"a global batch of {len(b)} images cannot be split over {self.world} ranks")
+            a, e = shard_bounds(len(b), self.rank, self.world)
+            yield b[a:e]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def epoch_batches(data: AugmentedImages, epoch: int, batch_size: int, *, drop_last: bool = False,
                   num_workers: int = 0, device: torch.device | str = "cpu",
-                  dtype: torch.dtype = torch.float32) -> Iterator[tuple]:
+                  dtype: torch.dtype = torch.float32, shard: tuple[int, int] | None = None) -> Iterator[tuple]:
     """The batches of one epoch: shuffled by (seed, epoch), augmented per image, moved to ``device``
     (images cast to ``dtype``; labels stay int64). ``num_workers > 0`` uses DataLoader workers
-    (GPU hosts); the result is the same either way."""
+    (GPU hosts); the result is the same either way. ``shard=(rank, world)``: only rank ``rank``'s
+    contiguous part of each global batch of ``batch_size`` is loaded and augmented (data-parallel
+    training; the global batches are those of one process)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     data.set_epoch(epoch)
     g = torch.Generator().manual_seed(_mix(data.seed, epoch, 7))
     device = torch.device(device)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=g, drop_last=drop_last,
-                        num_workers=num_workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+    if shard is None or shard[1] == 1:
+        loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=g, drop_last=drop_last,
+                            num_workers=num_workers, pin_memory=device.type == "cuda",
+                            persistent_workers=False)
+    else:  # the same permutation and global batches as DataLoader(shuffle=True, generator=g); the
+        # loader draws its workers' base seed from g before the sampler's randperm, so it gets g too
+        sampler = ShardedBatchSampler(BatchSampler(RandomSampler(data, generator=g), batch_size, drop_last), *shard)
+        loader = DataLoader(data, batch_sampler=sampler, num_workers=num_workers, generator=g,
+                            pin_memory=device.type == "cuda", persistent_workers=False)
     threads = torch.get_num_threads()
     if num_workers == 0:
         torch.set_num_threads(1)  # per-image ops on 32x32 tensors: threading only adds overhead

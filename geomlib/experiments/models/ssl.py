@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..training.distributed import gather, global_mean
+
 BARLOW_LAMBDA = 0.005
 SIMCLR_TAU = 0.07
 
@@ -103,37 +105,51 @@ class SimCLR(nn.Module):
 
 
 def _autocast(x: torch.Tensor, amp: bool):
-    """bfloat16 autocast on CUDA when ``amp`` (no GradScaler needed); a no-op elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and x.device.type == "cuda")
+    """bfloat16 autocast on the input's device when ``amp`` (no GradScaler needed with bfloat16).
+
+    The recipes set ``amp`` only for the paper profile on CUDA; on CPU ``amp=True`` runs the same
+    bfloat16 autocast (what the CPU tests of the paper path use)."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp)
+
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """float32 for half-precision outputs of autocast; float32/float64 kept as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def supervised_step(amp: bool = False) -> Callable:
-    """``step_fn(model, (x, y)) -> cross-entropy loss`` for geomlib.experiments.training.fit."""
+    """``step_fn(model, (x, y)) -> cross-entropy loss`` for geomlib.experiments.training.fit.
+
+    Under DDP the mean runs over the global batch (:func:`~geomlib.experiments.training.distributed.global_mean`)."""
     def step(model, batch):
         x, y = batch
         with _autocast(x, amp):
             logits = model(x)
-        return F.cross_entropy(logits.float(), y)
+        return global_mean(F.cross_entropy(_upcast(logits), y, reduction="none"))
     return step
 
 
 def barlow_step(lambd: float = BARLOW_LAMBDA, amp: bool = False) -> Callable:
     """``step_fn(model, (v1, v2)) -> Barlow Twins loss``; each view is its own forward pass, so BN
-    normalises each branch separately (as in Zbontar et al.)."""
+    normalises each branch separately (as in Zbontar et al.). Under DDP the embeddings of all
+    ranks are gathered (with gradients), so the standardisation and the cross-correlation use the
+    global batch, as in one process."""
     def step(model, batch):
         v1, v2 = batch
         with _autocast(v1, amp):
             z1, z2 = model(v1), model(v2)
-        return barlow_twins_loss(z1.float(), z2.float(), lambd)
+        return barlow_twins_loss(gather(_upcast(z1)), gather(_upcast(z2)), lambd)
     return step
 
 
 def simclr_step(tau: float = SIMCLR_TAU, amp: bool = False) -> Callable:
-    """``step_fn(model, (v1, v2)) -> NT-Xent loss``; both views go through one forward pass."""
+    """``step_fn(model, (v1, v2)) -> NT-Xent loss``; both views go through one forward pass. Under
+    DDP the embeddings of all ranks are gathered (with gradients), so every image's negatives are
+    the other 2B-2 images of the global batch, as in one process."""
     def step(model, batch):
         v1, v2 = batch
         with _autocast(v1, amp):
             z = model(torch.cat([v1, v2]))
-        z1, z2 = z.float().chunk(2)
-        return nt_xent_loss(z1, z2, tau)
+        z1, z2 = _upcast(z).chunk(2)
+        return nt_xent_loss(gather(z1), gather(z2), tau)
     return step

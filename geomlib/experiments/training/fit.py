@@ -27,6 +27,7 @@ from tqdm.std import tqdm
 
 from ...cache import atomic_save, load
 from ...book.profiles import seed_everything
+from . import distributed
 
 CHECKPOINT_VERSION = 1
 
@@ -143,7 +144,8 @@ def fit(model: torch.nn.Module, step_fn: Callable[[torch.nn.Module, Any], torch.
         device: str | torch.device | None = None, progress: bool = True, desc: str = "train",
         eval_fn: Callable[[torch.nn.Module], float | dict] | None = None, eval_every: int = 1,
         checkpoint_every: int | None = None, checkpoint_interval_s: float = 60.0,
-        seed: int | None = None, meta: dict | None = None, num_threads: int | None = None) -> TrainResult:
+        seed: int | None = None, meta: dict | None = None, num_threads: int | None = None,
+        find_unused_parameters: bool = False) -> TrainResult:
     """Train ``model`` for ``epochs`` epochs; return snapshots, history and wall time.
 
     * ``step_fn(model, batch) -> loss`` (scalar tensor) for one step; ``fit`` does
@@ -162,13 +164,23 @@ def fit(model: torch.nn.Module, step_fn: Callable[[torch.nn.Module, Any], torch.
     * ``num_threads``: torch's intra-op CPU threads during training (restored afterwards). Small
       models train fastest with 1: on a loaded 2-core machine extra threads spin and slow the
       2-D runs ten-fold.
+    * Distributed data parallel: when a process group of more than one process is open (under
+      ``torchrun``, :func:`geomlib.experiments.training.distributed.init_from_env`), ``step_fn``
+      receives the model with global-batch BatchNorm wrapped in ``DistributedDataParallel``
+      (:func:`geomlib.experiments.training.distributed.wrap`) and ``batches(epoch)`` must yield this
+      rank's shard of each global batch (``step_fn`` then returns a loss whose DDP-averaged gradient
+      is the global batch's: see that module). The recorded loss is the mean over ranks; snapshots,
+      evaluations and the result are the same on every rank; rank 0 alone writes the checkpoint,
+      and every rank resumes from it.
+      ``find_unused_parameters`` is passed to DDP (models whose loss leaves parameters unused).
     * Raises ``FloatingPointError`` if the epoch's mean loss is not finite.
     """
     with cpu_threads(num_threads):
         return _fit(model, step_fn, batches, optimizer, epochs=epochs, snapshot_epochs=snapshot_epochs,
                     checkpoint=checkpoint, device=device, progress=progress, desc=desc, eval_fn=eval_fn,
                     eval_every=eval_every, checkpoint_every=checkpoint_every,
-                    checkpoint_interval_s=checkpoint_interval_s, seed=seed, meta=meta)
+                    checkpoint_interval_s=checkpoint_interval_s, seed=seed, meta=meta,
+                    find_unused_parameters=find_unused_parameters)
 
 
 @contextmanager
@@ -194,7 +206,8 @@ def _bars_disabled() -> bool:
 
 
 def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpoint, device, progress,
-         desc, eval_fn, eval_every, checkpoint_every, checkpoint_interval_s, seed, meta) -> TrainResult:
+         desc, eval_fn, eval_every, checkpoint_every, checkpoint_interval_s, seed, meta,
+         find_unused_parameters=False) -> TrainResult:
     if int(epochs) != epochs or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     epochs = int(epochs)
@@ -223,6 +236,10 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
     start, wall_before, cpu_before, resumed_from = 0, 0.0, 0.0, None
 
     path = Path(checkpoint) if checkpoint is not None else None
+    ddp = distributed.active()
+    main = distributed.is_main()
+    if ddp:
+        distributed.barrier()  # a rank that restarts waits for rank 0's last checkpoint write
     ck = None
     if path is not None and path.exists():
         try:
@@ -252,16 +269,21 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
         seed_everything(seed)
 
     def save(epoch: int, wall: float, cpu: float) -> None:
+        if not main:
+            return
         atomic_save({"signature": signature, "epoch": epoch, "model": cpu_state(model),
                      "optimizer": optimizer.state_dict(), "rng": _rng_states(), "snapshots": snapshots,
                      "history": history, "evals": evals, "wall_s": wall, "cpu_s": cpu}, path)
 
+    net = (distributed.wrap(model, dev if dev is not None else next(model.parameters()).device,
+                            find_unused_parameters=find_unused_parameters) if ddp else model)
+    world = distributed.rank_world()[1]
     t0, c0 = time.time(), time.process_time()
     if eval_fn is not None and start == 0:
         _record_eval(evals, 0, _run_eval(eval_fn, model))
     snap_lookup = set(snap_set)
     last_save = time.time()
-    bar = tqdm(total=epochs, initial=start, desc=desc, disable=not progress or _bars_disabled(), file=sys.stderr,
+    bar = tqdm(total=epochs, initial=start, desc=desc, disable=not progress or not main or _bars_disabled(), file=sys.stderr,
                mininterval=1.0, dynamic_ncols=True, leave=True)
     postfix_every = max(1, epochs // 100)
     try:
@@ -270,13 +292,17 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
             for batch in batches(epoch):
                 batch = _to_device(batch, dev)
                 optimizer.zero_grad(set_to_none=True)
-                loss = step_fn(model, batch)
+                loss = step_fn(net, batch)
                 loss.backward()
                 optimizer.step()
                 total = loss.detach() if total is None else total + loss.detach()
                 steps += 1
             if steps == 0:
                 raise ValueError(f"batches({epoch}) yielded no batch")
+            if ddp:  # the recorded loss is the mean over ranks (the global batch's loss)
+                total = total.to(torch.float64)
+                torch.distributed.all_reduce(total)
+                total = total / world
             mean = float(total) / steps
             if not math.isfinite(mean):
                 raise FloatingPointError(f"{desc}: mean training loss is {mean} at epoch {epoch}")
@@ -298,5 +324,7 @@ def _fit(model, step_fn, batches, optimizer, *, epochs, snapshot_epochs, checkpo
     wall, cpu = wall_before + time.time() - t0, cpu_before + time.process_time() - c0
     if path is not None and start < epochs:
         save(epochs, wall, cpu)  # the final checkpoint records the total wall and CPU time
+    if ddp:
+        distributed.barrier()  # no rank reads the checkpoint before rank 0 has written it
     return TrainResult(snapshots=snapshots, history=history, evals=evals, wall_s=wall, epochs=epochs,
                        resumed_from=resumed_from, meta=dict(meta or {}), cpu_s=cpu)
