@@ -75,11 +75,14 @@ def find(group: str, run_id: str, profile: str, seed: int = 401) -> Run:
     return table[run_id]
 
 
-def done_path(group: str, run_id: str, profile: str, device: str, seed: int, *, root: Path | None = None) -> Path:
-    """Done marker of a run: ``<artifacts>/workflow/<profile>-<device>-s<seed>/<source hash>/<group>/<id>.json``."""
+def done_path(group: str, run_id: str, profile: str, device: str, seed: int, *, root: Path | None = None,
+              source: str | None = None) -> Path:
+    """Done marker of a run: ``<artifacts>/workflow/<profile>-<device>-s<seed>/<source hash>/<group>/<id>.json``
+    (``source``: geomlib's source hash if already computed)."""
     from ..cache import artifact_root, source_hash
 
-    return (root or artifact_root()) / "workflow" / f"{profile}-{device}-s{int(seed)}" / source_hash() / group / f"{run_id}.json"
+    return ((root or artifact_root()) / "workflow" / f"{profile}-{device}-s{int(seed)}" / (source or source_hash())
+            / group / f"{run_id}.json")
 
 
 def execute(group: str, run_id: str, profile: str, device: str = "auto", seed: int = 401,
