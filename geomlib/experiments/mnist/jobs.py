@@ -28,6 +28,8 @@ def runs(profile: str, seed: int = 401) -> list[Run]:
 
 
 def execute(run_id: str, ctx) -> dict:
+    """Train (``train-*``) or scan (``lines-*``, ``planes-*``: trains first if not cached) run ``run_id``
+    under ``ctx`` into the cache (``artifacts/mnist_train``, ``mnist_lines``, ``mnist_planes``)."""
     from ..data import load_mnist
     from . import measure
     from .run import train_mnist

@@ -16,6 +16,8 @@ def runs(profile: str, seed: int = 401) -> list[Run]:
 
 
 def execute(run_id: str, ctx) -> dict:
+    """Train run ``run_id`` under ``ctx`` to its finished checkpoint (``artifacts/deep_checkpoints/``);
+    return the dataset used and the training wall time (s)."""
     from ..data import load_cifar10_or_substitute
     from .run import train_ssl
     from .settings import ssl_recipe

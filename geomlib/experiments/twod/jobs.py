@@ -29,6 +29,8 @@ def runs(profile: str, seed: int = 401) -> list[Run]:
 
 
 def execute(run_id: str, ctx) -> dict:
+    """Train and measure run ``run_id`` under ``ctx`` (a :class:`geomlib.book.Context`) into the cache
+    (``artifacts/twod-<task>/``); return its training and geometry wall times (s)."""
     task, width, seed, frames = _plan(ctx.profile)[run_id]
     r = run(task, width, seed, settings(task, ctx.profile), device=ctx.device, progress=False, frames=frames)
     return {"wall_train_s": r["wall_train_s"], "measure_s": r["measure_s"]}
