@@ -94,7 +94,7 @@ def test_run_command_fills_exactly_what_the_chapter_loads(tmp_path, monkeypatch)
     assert ev
 
 
-def _snakemake(root: Path, *args, env=None, timeout=900) -> subprocess.CompletedProcess:
+def _snakemake(root: Path, *args, env=None, timeout=2400) -> subprocess.CompletedProcess:
     return subprocess.run([str(SNAKEMAKE), *args], cwd=root, env=env or os.environ.copy(), capture_output=True,
                           text=True, timeout=timeout)
 
@@ -191,21 +191,22 @@ def test_local_tiny_workflow_builds_artifacts_and_pages_then_has_nothing_to_do(l
 @pytest.mark.slow
 def test_simulated_cluster_produces_the_same_artifacts(local_run, tmp_path):
     """The cluster-generic executor with the repository's local submit/status scripts, 2 jobs at a
-    time: the same cache entries as the local run, with identical results."""
+    time, on the MNIST lines chapter (scans wait for their training jobs): the same cache entries as
+    the local run, with identical results."""
     from geomlib import cache
 
     assert local_run["first"].returncode == 0
     root = _copy_repo(tmp_path / "repo")
-    proc = _snakemake(root, "--workflow-profile", "workflow/profiles/local-cluster", *SUBSET_CONFIG,
-                      env=local_run["env"])
+    proc = _snakemake(root, "--workflow-profile", "workflow/profiles/local-cluster", "--config", "profile=tiny",
+                      'chapters=["30_mnist_lines"]', "site=false", env=local_run["env"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     submitted = list((root / ".snakemake" / "local-cluster").glob("*.rc"))
-    assert len(submitted) == len([r for r in jobs.all_runs("tiny", 401) if set(r.chapters) & set(SUBSET)]) + len(SUBSET)
+    assert len(submitted) == len([r for r in jobs.all_runs("tiny", 401) if "30_mnist_lines" in r.chapters]) + 1
     assert all(p.read_text().strip() == "0" for p in submitted)
     mine, theirs = _cache_files(root), _cache_files(local_run["root"])
-    assert mine and mine == theirs
+    assert {c.split("/")[0] for c in mine} >= {"mnist_train", "mnist_lines"}
+    assert mine == {c for c in theirs if not c.startswith("twod-")}
     for c in mine:
         if c.startswith(("twod-", "mnist_lines")):
             assert _same(cache.load(root / "artifacts" / c), cache.load(local_run["root"] / "artifacts" / c)), c
-    for ch in SUBSET:
-        assert (root / "book" / "chapters" / f"{ch}.ipynb").is_file()
+    assert '"status": "ok"' in (root / "book" / "chapters" / "30_mnist_lines.ipynb").read_text()
