@@ -5,5 +5,5 @@ set -eu
 jobscript="${@: -1}"
 dir=".snakemake/local-cluster"
 mkdir -p "$dir"
-( bash "$jobscript" >"$dir/$BASHPID.log" 2>&1; echo $? >"$dir/$BASHPID.rc" ) </dev/null &
+( id=$BASHPID; bash "$jobscript" >"$dir/$id.log" 2>&1; echo $? >"$dir/$id.rc" ) </dev/null &
 echo $!
