@@ -38,6 +38,7 @@ def package_root() -> Path:
 
 
 def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, first 16 hex digits."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 

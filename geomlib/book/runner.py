@@ -139,7 +139,17 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 def write_report(rows: list[dict], out_dir: Path, *, meta: dict) -> Path:
     """Merge ``rows`` into ``out_dir/report.json`` and render ``out_dir/report.md``."""
+    import fcntl
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Chapters executed by parallel processes (the workflow's chapter jobs) merge into one report:
+    # hold an exclusive lock from reading the old report to writing the new one.
+    with open(out_dir / ".report.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write_report_locked(rows, out_dir, meta=meta)
+
+
+def _write_report_locked(rows: list[dict], out_dir: Path, *, meta: dict) -> Path:
     path = out_dir / "report.json"
     old = {}
     if path.exists():

@@ -94,6 +94,7 @@ def _finish(app, exception) -> None:
 
 
 def setup(app):
+    """Sphinx entry point: execute stale chapters before reading, report failures at the end."""
     # Before sphinx-external-toc (priority 900) parses the table of contents against the files.
     app.connect("config-inited", _execute, priority=100)
     app.connect("build-finished", _finish)
