@@ -1,0 +1,27 @@
+"""``python -m geomlib.experiments.claims --profile reduced``: train, scan (resuming), summarise
+into ``artifacts/paper/claims-<profile>.json`` and ``.npz``."""
+from __future__ import annotations
+
+import argparse
+
+from .run import MODELS, run_claims
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m geomlib.experiments.claims", description=__doc__)
+    ap.add_argument("--profile", default="reduced", choices=("reduced", "tiny"))
+    ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--summarize-only", action="store_true", help="only rebuild the summary from the finished pieces")
+    ap.add_argument("--progress", action="store_true")
+    a = ap.parse_args(argv)
+    if a.summarize_only:
+        from .results import summarize_run
+        from .settings import claims_settings
+        print(summarize_run(a.profile, claims_settings(a.profile)))
+        return
+    print(run_claims(a.profile, models=tuple(a.models), progress=a.progress, threads=a.threads))
+
+
+if __name__ == "__main__":
+    main()

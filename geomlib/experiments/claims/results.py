@@ -1,0 +1,2 @@
+def summarize_run(profile, s):
+    return None
