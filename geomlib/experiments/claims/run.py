@@ -31,7 +31,9 @@ import numpy as np
 import torch
 
 from ...book.profiles import seed_everything
-from ...cache import artifact_root
+from dataclasses import asdict
+
+from ...cache import artifact_key, artifact_root
 from ...numeric import Plane, effective_log10_volume, induced_log_volume
 from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
@@ -128,7 +130,7 @@ class MLPModel:
                 return {"test_acc": m(tx).argmax(-1).eq(ty).double().mean().item(),
                         "train_acc": m(x[:5000]).argmax(-1).eq(y[:5000]).double().mean().item()}
         self.result = fit(model, step, minibatches(x, y, p.batch_size, s.seed, drop_last=False), opt,
-                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}.ckpt",
+                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt",
                           progress=progress, desc=name, eval_fn=evaluate, eval_every=max(1, p.epochs // 5),
                           seed=s.seed)
         self.n_train = len(y)
@@ -170,7 +172,7 @@ class DeepModel:
         self.recipe = DeepRecipe(method=meth, profile=s.profile, depth=18, width=p.width, act=act,
                                  n_train=p.n_train, n_test=p.n_test, epochs=epochs, batch_size=p.batch_size,
                                  snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed)
-        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}.ckpt")
+        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt")
         self.epochs = (0, epochs)
         self.test_labels = self.run.prep.test_y.numpy()
         self._probes = {}
@@ -208,7 +210,7 @@ class DeepModel:
         def scan(anchor: dict, eff: bool) -> dict:
             x = self.run.prep.net_input(self.run.prep.test_x[anchor["index"]].double())
             out = scan_plane(model, x, readout, n=p.n, n_eff=p.n_eff if eff else 0, stages=stages,
-                             spectra=False, dtype=torch.float64)
+                             spectra=False, dtype=getattr(torch, p.dtype))
             out["stats_stages"] = {s: plane_stats(g, out["entropy"], out["pred"]) for s, g in out["stages"].items()}
             return out
         return scan
@@ -226,8 +228,8 @@ def _record(anchor: dict, out: dict) -> dict:
     return rec
 
 
-def scan_file(wd: Path, name: str, epoch: int) -> Path:
-    return wd / f"{name}-ep{epoch}-planes.pkl"
+def scan_file(wd: Path, name: str, epoch: int, part) -> Path:
+    return wd / f"{name}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
 
 
 def load_pieces(path: Path) -> dict:
@@ -267,7 +269,7 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
     for start in range(0, n_total, chunk):
         for name, m in built.items():
             for epoch in m.epochs:
-                path = scan_file(wd, name, epoch)
+                path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep)
                 done = load_pieces(path)
                 todo = [i for i in orders[name][start:start + chunk] if i not in done]
                 if not todo:

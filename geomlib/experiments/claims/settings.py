@@ -19,7 +19,7 @@ class MLPPart:
     acts: tuple = ("sigmoid", "relu")
     width: int = 2000
     n_train: int | None = None  # None: all training images of the MNIST source found
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 100
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -35,12 +35,13 @@ class DeepPart:
     Fashion-MNIST (padded to 3x32x32)."""
 
     width: float = 0.0625
-    n_train: int | None = 6000
-    n_test: int = 2000
+    n_train: int | None = 3000
+    n_test: int = 1000
     sup_epochs: int = 3
     ssl_epochs: int = 2
     batch_size: int = 128
-    n: int = 7           # induced-area plane grid n x n (float64 geometry)
+    n: int = 6           # induced-area plane grid n x n
+    dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the shared CPU)
     n_eff: int = 3       # effective-volume grid on the first ``eff_planes`` planes
     eff_planes: int = 4
     stages: tuple = (1, 2, 3, 4)  # per-stage area (supervised GELU only: the layerwise claim)
