@@ -259,10 +259,16 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
         log(f"train {name}")
         built[name] = build(name, s, data, wd, progress)
         log(f"  {name}: {json.dumps(built[name].accuracy(), default=str)}")
+        _progress(wd, t0)
     # scan in rounds over models so that a partial run has planes for every model
     anchors = {n: plane_anchors(m.test_labels, s.n_distinct, s.n_same, s.seed + 7) for n, m in built.items()}
     orders = {n: plane_order(a) for n, a in anchors.items()}
     eff_sets = {n: set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][: (s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes)]) for n in built}
+    meta = {"accuracy": {n: m.accuracy() for n, m in built.items()},
+            "data": {"mnist": data["mnist"].source, "images": data["images"].source},
+            "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
+            "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
+    _save(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
     chunk = 6
     n_total = max(len(o) for o in orders.values())
     scanners = {}
@@ -281,16 +287,22 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
                 for i in todo:
                     done[i] = _record(anchors[name][i], scanners[key](anchors[name][i], i in eff_sets[name]))
                     _save(done, path)
+                _progress(wd, t0)
                 log(f"  {name} ep{epoch}: planes {len(done)}/{len(orders[name])} ({(time.time() - t1) / len(todo):.1f} s/plane)")
     wall = time.time() - t0
-    meta = {"wall_s_this_invocation": wall, "accuracy": {n: m.accuracy() for n, m in built.items()},
-            "data": {"mnist": data["mnist"].source, "images": data["images"].source},
-            "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
-            "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
-    _save(meta, wd / "meta.pkl")
-    with open(wd / "wall.log", "a") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {wall:.1f}\n")
+    _progress(wd, t0, final=True)
     return summarize_run(profile, s)
+
+
+def _progress(wd: Path, t0: float, final: bool = False) -> None:
+    """Record this invocation's wall time so far in ``wall.log`` (one line per invocation,
+    rewritten as it runs, so an interrupted invocation still counts)."""
+    path = wd / "wall.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    tag = f"{int(t0)}"
+    lines = [ln for ln in lines if not ln.startswith(tag + " ")]
+    lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _save(obj, path: Path) -> None:

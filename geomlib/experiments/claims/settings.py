@@ -35,11 +35,11 @@ class DeepPart:
     Fashion-MNIST (padded to 3x32x32)."""
 
     width: float = 0.0625
-    n_train: int | None = 3000
+    n_train: int | None = 1500
     n_test: int = 1000
-    sup_epochs: int = 3
-    ssl_epochs: int = 2
-    batch_size: int = 128
+    sup_epochs: int = 2
+    ssl_epochs: int = 1
+    batch_size: int = 64
     n: int = 6           # induced-area plane grid n x n
     dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the shared CPU)
     n_eff: int = 3       # effective-volume grid on the first ``eff_planes`` planes
