@@ -235,3 +235,115 @@ def load_results(profile: str = "reduced", root: Path | None = None) -> ClaimsRe
     with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
         planes = {k: z[k] for k in z.files}
     return ClaimsResults(record, planes, base)
+
+
+STAGE_TEXT = "per-stage contrast, trained - init (layerwise claim)"
+
+
+def render_section(models, *, profile: str = "reduced", stages: bool = False, root: Path | None = None) -> ClaimsResults | None:
+    """Display the committed results of ``models`` in a chapter: provenance, accuracies, the
+    per-plane figure, the CI table and one verdict line per claim (all from the numbers). When
+    the results file is absent, say so and return ``None`` (the chapter does not fail)."""
+    from IPython.display import Markdown, display
+    import matplotlib.pyplot as plt
+    res = load_results(profile, root=root)
+    if res is None:
+        display(Markdown(f"*The committed `{profile}` results (`artifacts/paper/claims-{profile}.json`) are not "
+                         f"in this checkout; regenerate them with `python -m geomlib.experiments.claims --profile {profile}`.*"))
+        return None
+    models = [m for m in models if m in res.record["comparisons"]]
+    lines = [res.provenance_line(), ""] + [f"- {res.accuracy_line(m)}" for m in models]
+    sc = res.record["planes_scanned"]
+    lines += ["", "Planes scanned (init / trained): " + "; ".join(
+        f"{LABELS[m]} {sc[m]['init']} / {sc[m]['trained']}" for m in models)]
+    display(Markdown("\n".join(lines)))
+    fig = res.plot(models)
+    plt.show()
+    display(res.table(models))
+    claims = ("contrast", "correlation", "same_class") + (("smooth_vs_relu",) if any(m in SMOOTH_PAIRS for m in models) else ())
+    text = res.verdict_lines(models, claims)
+    if stages:
+        for m in models:
+            st = sorted(k for k in res.record["comparisons"][m] if k.startswith("stage"))
+            for k in st:
+                c = res.comparison(m, k)
+                text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT}, stage {k[5:].split('_')[0]}: {c.interval()} "
+                         f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
+    display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
+                     "predicts; not supported: wholly on the other side; inconclusive: the interval covers 0):\n\n" + text))
+    return res
+
+
+# ---- the summary page: one row per claim of the paper ----
+
+SCALE = {
+    "mnist": "MLP 784-2000-10, {mlp_train} MNIST images, {mlp_epochs} epochs; 32+16 planes 15x15",
+    "resnet": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {sup_epochs} epochs; 32+16 planes 6x6",
+    "ssl": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {ssl_epochs} epoch(s), linear probe; 32+16 planes 6x6",
+}
+PAPER_ADDS = {
+    "mnist": "full MNIST, 200 epochs, 6 seeds, 60x60 planes (float64 training)",
+    "resnet": "ResNet-34 on CIFAR-10, 200 epochs (GPU); the real dataset and a converged network",
+    "ssl": "ResNet-34 on CIFAR-10, 1000 epochs (GPU); features that are actually good",
+}
+# (claim of the paper, chapter, model, comparison key, scale group)
+PAPER_CLAIMS = (
+    ("MNIST MLP: training magnifies area along decision boundaries", "31_mnist_planes", "mnist-sigmoid", "contrast", "mnist"),
+    ("MNIST MLP: area grows with prediction entropy", "31_mnist_planes", "mnist-sigmoid", "correlation", "mnist"),
+    ("MNIST MLP: the same with the authors' effective volume", "31_mnist_planes", "mnist-sigmoid", "eff_contrast", "mnist"),
+    ("MNIST MLP: not on same-class planes", "31_mnist_planes", "mnist-sigmoid", "same_class", "mnist"),
+    ("MNIST MLP: weaker for ReLU", "31_mnist_planes", "mnist-sigmoid", "smooth_vs_relu", "mnist"),
+    ("ResNet: training magnifies area along decision boundaries", "40_resnet_planes", "resnet-gelu", "contrast", "resnet"),
+    ("ResNet: area grows with prediction entropy", "40_resnet_planes", "resnet-gelu", "correlation", "resnet"),
+    ("ResNet: the same with the authors' effective volume", "40_resnet_planes", "resnet-gelu", "eff_contrast", "resnet"),
+    ("ResNet: layer by layer (stages 1-4)", "40_resnet_planes", "resnet-gelu", "stages", "resnet"),
+    ("ResNet: not on same-class planes", "40_resnet_planes", "resnet-gelu", "same_class", "resnet"),
+    ("ResNet: weaker for ReLU", "40_resnet_planes", "resnet-gelu", "smooth_vs_relu", "resnet"),
+    ("Barlow Twins: magnification along (probe) boundaries", "41_barlow_twins", "barlow", "contrast", "ssl"),
+    ("Barlow Twins: area grows with (probe) entropy", "41_barlow_twins", "barlow", "correlation", "ssl"),
+    ("SimCLR: magnification along (probe) boundaries", "42_simclr", "simclr", "contrast", "ssl"),
+    ("SimCLR: area grows with (probe) entropy", "42_simclr", "simclr", "correlation", "ssl"),
+)
+
+
+def summary_rows(res: ClaimsResults) -> list[dict]:
+    """One row per claim of :data:`PAPER_CLAIMS`: where tested, scale, statistic with its 95%
+    interval, verdict (from :func:`geomlib.stats.paired.verdict`), what ``paper`` would add."""
+    st = res.record["settings"]
+    acc = res.record["accuracy"]
+    mnist_n = acc.get("mnist-sigmoid", {}).get("n_train", "?")
+    fmt = dict(mlp_train=mnist_n, mlp_epochs=st["mlp"]["epochs"], deep_train=st["deep"]["n_train"],
+               sup_epochs=st["deep"]["sup_epochs"], ssl_epochs=st["deep"]["ssl_epochs"])
+    rows = []
+    for claim, chapter, model, key, group in PAPER_CLAIMS:
+        if key == "stages":
+            keys = sorted(k for k in res.record["comparisons"].get(model, {}) if k.startswith("stage"))
+            cs = [(k, res.comparison(model, k)) for k in keys]
+            stat = "; ".join(f"s{k[5:].split('_')[0]}: {c.interval()}" for k, c in cs) or "n/a"
+            vs = [res.verdict(model, k) for k in keys]
+            if not vs:
+                v = "not tested"
+            elif all(x == "supported" for x in vs):
+                v = "supported"
+            elif all(x == "not supported" for x in vs):
+                v = "not supported"
+            else:
+                v = f"inconclusive ({vs.count('supported')} of {len(vs)} stages supported)"
+            n = cs[0][1].n if cs else 0
+        else:
+            c = res.comparison(model, key)
+            stat = "n/a" if c is None else c.interval()
+            v = res.verdict(model, key)
+            n = 0 if c is None else (c.n if c.kind != "independent" else f"{c.n_a} vs {c.n_b}")
+        rows.append({"claim of the paper": claim, "chapter": chapter, "statistic": STAT_NAMES.get(key, key),
+                     "scale": SCALE[group].format(**fmt), "mean [95% CI]": stat, "planes": n,
+                     "verdict at this scale": v, "what paper would add": PAPER_ADDS[group]})
+    return rows
+
+
+STAT_NAMES = {"contrast": "boundary contrast of log10 area, trained - init",
+              "correlation": "Pearson r(log10 area, entropy), trained - init",
+              "eff_contrast": "boundary contrast of the effective volume, trained - init (subset)",
+              "same_class": "change of contrast, distinct-class - same-class planes",
+              "smooth_vs_relu": "change of contrast, smooth - ReLU (same planes)",
+              "stages": "per-stage boundary contrast, trained - init"}

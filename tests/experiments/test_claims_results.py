@@ -85,3 +85,18 @@ def test_loader_missing_returns_none(tmp_path):
 def test_summary_refuses_without_meta(tmp_path):
     with pytest.raises(FileNotFoundError, match="meta.pkl"):
         summarize_run("tiny", claims_settings("tiny"), work=tmp_path, out_dir=tmp_path)
+
+
+def test_summary_rows_one_per_claim(tmp_path):
+    from geomlib.experiments.claims.results import PAPER_CLAIMS, summary_rows
+    s = _fake_run(tmp_path, shift=-0.5, relu_shift=0.0)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    rows = summary_rows(res)
+    assert len(rows) == len(PAPER_CLAIMS)
+    by = {r["claim of the paper"]: r for r in rows}
+    # a negative shift is the opposite of the claim: the verdict says so
+    assert by["MNIST MLP: training magnifies area along decision boundaries"]["verdict at this scale"] == "not supported"
+    assert by["MNIST MLP: training magnifies area along decision boundaries"]["mean [95% CI]"] == "-0.50 [-0.50, -0.50]"
+    assert by["ResNet: layer by layer (stages 1-4)"]["verdict at this scale"] == "not tested"
+    assert by["SimCLR: area grows with (probe) entropy"]["verdict at this scale"] == "not tested"
