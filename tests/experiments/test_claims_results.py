@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geomlib.experiments.claims.results import load_results, summarize_run
-from geomlib.experiments.claims.run import _save, plane_anchors, plane_order, scan_file
+from geomlib.experiments.claims.pieces import plane_anchors, plane_order, save_pieces as _save, scan_file
 from geomlib.experiments.claims.settings import claims_settings
 
 

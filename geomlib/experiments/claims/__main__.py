@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .run import MODELS, run_claims
+from .pieces import MODELS
+from .run import run_claims
 
 
 def main(argv=None) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +49,7 @@ def _stack(recs: dict, n_planes: int, key) -> np.ndarray:
 
 def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int) -> dict:
     """Per-plane statistics of model ``name`` as arrays over the plane index (NaN: not scanned)."""
-    from .run import load_pieces, scan_file
+    from .pieces import load_pieces, scan_file
     out = {}
     for e, tag in zip(epochs, ("init", "trained")):
         recs = load_pieces(scan_file(wd, name, e, part))
@@ -93,7 +92,7 @@ def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
 def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | None = None) -> Path:
     """Write ``<out_dir>/claims-<profile>.{json,npz}`` (default ``artifacts/paper``) from the
     finished pieces of the run in ``work`` (default :func:`~.run.work_dir`)."""
-    from .run import MODELS, load_pieces, provenance, work_dir
+    from .pieces import MODELS, load_pieces, provenance, work_dir
     wd = work or work_dir(profile)
     meta = load_pieces(wd / "meta.pkl")
     if not meta:

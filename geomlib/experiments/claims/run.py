@@ -19,64 +19,29 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
-import platform
-import subprocess
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ...book.profiles import seed_everything
-from dataclasses import asdict
-
-from ...cache import artifact_key, artifact_root
+from ...cache import artifact_key
 from ...numeric import Plane, effective_log10_volume, induced_log_volume
 from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
+from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, save_pieces, scan_file,
+                     work_dir)
 from .settings import ClaimsSettings, claims_settings
 
 LN10 = math.log(10.0)
-MODELS = ("mnist-sigmoid", "mnist-relu", "resnet-gelu", "resnet-relu", "barlow", "simclr")
 
 
-def work_dir(profile: str) -> Path:
-    d = artifact_root() / f"claims_{profile}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
-def plane_anchors(labels: np.ndarray, n_distinct: int, n_same: int, seed: int) -> list[dict]:
-    """``n_distinct`` triples of held-out images of three distinct random classes, then ``n_same``
-    triples of three distinct images of one random class; each ``{"kind", "classes", "index"}``.
-    Deterministic in ``seed``."""
-    y = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    out = []
-    for _ in range(n_distinct):
-        cl = rng.choice(classes, 3, replace=False)
-        idx = [int(rng.choice(np.flatnonzero(y == c))) for c in cl]
-        out.append({"kind": "distinct", "classes": [int(c) for c in cl], "index": idx})
-    for _ in range(n_same):
-        c = int(rng.choice(classes))
-        idx = [int(i) for i in rng.choice(np.flatnonzero(y == c), 3, replace=False)]
-        out.append({"kind": "same", "classes": [c] * 3, "index": idx})
-    return out
 
 
-def plane_order(anchors: list[dict]) -> list[int]:
-    """Interleave distinct- and same-class planes (2:1) so that a partial run has both kinds."""
-    d = [i for i, a in enumerate(anchors) if a["kind"] == "distinct"]
-    s = [i for i, a in enumerate(anchors) if a["kind"] == "same"]
-    out = []
-    while d or s:
-        out += d[:2] + s[:1]
-        d, s = d[2:], s[1:]
-    return out
 
 
 # ---- MNIST MLP ----
@@ -229,15 +194,7 @@ def _record(anchor: dict, out: dict) -> dict:
     return rec
 
 
-def scan_file(wd: Path, name: str, epoch: int, part) -> Path:
-    return wd / f"{name}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
 
-
-def load_pieces(path: Path) -> dict:
-    if path.exists():
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    return {}
 
 
 def log(msg: str) -> None:
@@ -269,7 +226,7 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
             "data": {"mnist": data["mnist"].source, "images": data["images"].source},
             "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
             "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
-    _save(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
+    save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
     chunk = 6
     n_total = max(len(o) for o in orders.values())
     scanners = {}
@@ -287,7 +244,7 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
                 t1 = time.time()
                 for i in todo:
                     done[i] = _record(anchors[name][i], scanners[key](anchors[name][i], i in eff_sets[name]))
-                    _save(done, path)
+                    save_pieces(done, path)
                 _progress(wd, t0)
                 log(f"  {name} ep{epoch}: planes {len(done)}/{len(orders[name])} ({(time.time() - t1) / len(todo):.1f} s/plane)")
     wall = time.time() - t0
@@ -304,33 +261,3 @@ def _progress(wd: Path, t0: float, final: bool = False) -> None:
     lines = [ln for ln in lines if not ln.startswith(tag + " ")]
     lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'}")
     path.write_text("\n".join(lines) + "\n")
-
-
-def _save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh)
-    os.replace(tmp, path)
-
-
-def provenance() -> dict:
-    """Commit, CPU, threads and library versions of this run."""
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).resolve().parent).stdout.strip()
-        except Exception:
-            return None
-    cpu = None
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import scipy
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")), "cpu": cpu,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "scipy": scipy.__version__, "numpy": np.__version__, "python": platform.python_version(),
-            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
