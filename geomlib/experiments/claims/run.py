@@ -136,8 +136,7 @@ class DeepModel:
             method, act, meth, epochs = METHODS[name], "gelu", name, p.ssl_epochs
         self.recipe = DeepRecipe(method=meth, profile=s.profile, depth=18, width=p.width, act=act,
                                  n_train=p.n_train, n_test=p.n_test, epochs=epochs, batch_size=p.batch_size,
-                                 snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed,
-                                 lr=p.lr)
+                                 snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed)
         self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt")
         self.epochs = (0, epochs)
         self.test_labels = self.run.prep.test_y.numpy()

@@ -40,7 +40,6 @@ class DeepPart:
     sup_epochs: int = 2
     ssl_epochs: int = 1
     batch_size: int = 64
-    lr: float = 0.05     # SGD (momentum 0.9, wd 1e-4); 5x the paper's 0.01, for the few steps this budget allows
     n: int = 6           # induced-area plane grid n x n
     dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the shared CPU)
     n_eff: int = 3       # effective-volume grid on the first ``eff_planes`` planes
