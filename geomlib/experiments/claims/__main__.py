@@ -15,13 +15,16 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--summarize-only", action="store_true", help="only rebuild the summary from the finished pieces")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--eff-planes", type=int, default=None,
+                    help="cap on the planes with the authors' effective volume per model (the committed run: 4)")
     a = ap.parse_args(argv)
     if a.summarize_only:
         from .results import summarize_run
         from .settings import claims_settings
         print(summarize_run(a.profile, claims_settings(a.profile)))
         return
-    print(run_claims(a.profile, models=tuple(a.models), progress=a.progress, threads=a.threads))
+    print(run_claims(a.profile, models=tuple(a.models), progress=a.progress, threads=a.threads,
+                     eff_planes=a.eff_planes))
 
 
 if __name__ == "__main__":

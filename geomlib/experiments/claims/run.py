@@ -200,9 +200,12 @@ def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
-def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = False, threads: int | None = None) -> Path:
+def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = False, threads: int | None = None,
+               eff_planes: int | None = None) -> Path:
     """Train and scan every model of ``profile`` (resuming), then write the summary
-    (:func:`geomlib.experiments.claims.results.summarize_run`). Returns the summary's path."""
+    (:func:`geomlib.experiments.claims.results.summarize_run`). Returns the summary's path.
+    ``eff_planes`` caps the number of planes with the effective volume for every model (it does not
+    enter the checkpoint keys; planes already scanned keep theirs); the meta records what was used."""
     from ..data import load_cifar10_or_substitute, load_mnist
     from .results import summarize_run
     if threads:
@@ -220,7 +223,11 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
     # scan in rounds over models so that a partial run has planes for every model
     anchors = {n: plane_anchors(m.test_labels, s.n_distinct, s.n_same, s.seed + 7) for n, m in built.items()}
     orders = {n: plane_order(a) for n, a in anchors.items()}
-    eff_sets = {n: set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][: (s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes)]) for n in built}
+    eff_sets = {}
+    for n in built:
+        k = s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes
+        k = k if eff_planes is None else min(k, eff_planes)
+        eff_sets[n] = set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][:k])
     meta = {"accuracy": {n: m.accuracy() for n, m in built.items()},
             "data": {"mnist": data["mnist"].source, "images": data["images"].source},
             "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
