@@ -100,3 +100,28 @@ def test_summary_rows_one_per_claim(tmp_path):
     assert by["MNIST MLP: training magnifies area along decision boundaries"]["mean [95% CI]"] == "-0.50 [-0.50, -0.50]"
     assert by["ResNet: layer by layer (stages 1-4)"]["verdict at this scale"] == "not tested"
     assert by["SimCLR: area grows with (probe) entropy"]["verdict at this scale"] == "not tested"
+
+
+def test_no_boundary_at_init_falls_back_to_trained_contrast(tmp_path):
+    from geomlib.experiments.claims.results import summary_rows
+    s = _fake_run(tmp_path, shift=0.5)
+    # make every initial contrast undefined (a network predicting one class everywhere at init)
+    from geomlib.experiments.claims.pieces import load_pieces
+    for name in ("mnist-sigmoid", "mnist-relu"):
+        path = scan_file(tmp_path, name, 0, s.mlp)
+        recs = load_pieces(path)
+        for r in recs.values():
+            r["area"] = {**r["area"], "contrast": float("nan")}
+        _save(recs, path)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    assert res.comparison("mnist-sigmoid", "contrast").n == 0
+    assert res.resolved("mnist-sigmoid", "contrast") == "contrast_trained"
+    c = res.comparison("mnist-sigmoid", "contrast_trained")
+    # trained distinct-class contrasts are 0.1 i + 0.5 over the distinct planes
+    kinds = res.planes["mnist-sigmoid/kind"]
+    expect = np.mean([0.1 * i + 0.5 for i in range(len(kinds)) if kinds[i] == "distinct"])
+    assert c.estimate == pytest.approx(expect)
+    row = {r["claim of the paper"]: r for r in summary_rows(res)}["MNIST MLP: training magnifies area along decision boundaries"]
+    assert "after training" in row["statistic"] and row["verdict at this scale"] == "supported"
+    assert "after training, against 0" in res.verdict_lines(["mnist-sigmoid"])

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ...cache import showcase_dir
-from ...stats.paired import independent_difference, paired_difference, verdict
+from ...stats.paired import MIN_N, independent_difference, one_sample, paired_difference, verdict
 
 SMOOTH_PAIRS = {"mnist-sigmoid": "mnist-relu", "resnet-gelu": "resnet-relu"}
 LABELS = {"mnist-sigmoid": "MNIST MLP, sigmoid", "mnist-relu": "MNIST MLP, ReLU",
@@ -36,6 +36,9 @@ CLAIM_TEXT = {
     "same_class": "the effect is specific to planes that cross classes (change, distinct - same)",
     "smooth_vs_relu": "the effect is weaker with ReLU (change, smooth - ReLU)",
     "eff_contrast": "effective volume (authors'): contrast, trained - init (subset of planes)",
+    "contrast_trained": "boundary contrast after training, against 0 (undefined at init: no class change on the planes)",
+    "same_class_trained": "contrast after training, distinct - same-class planes (undefined at init)",
+    "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (undefined at init)",
 }
 
 
@@ -85,6 +88,18 @@ def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
             r = arrays[SMOOTH_PAIRS[name]]
             chr_ = r["trained/area_contrast"] - r["init/area_contrast"]
             c["smooth_vs_relu"] = paired_difference(ch[d], chr_[d], seed=seed)
+            c["smooth_vs_relu_trained"] = paired_difference(a["trained/area_contrast"][d], r["trained/area_contrast"][d],
+                                                            seed=seed)
+        # after training only: for networks whose initial predictions do not change over a plane
+        # (e.g. a ResNet at initialisation predicting one class everywhere), the contrast at init
+        # is undefined and so is the paired change; these compare the trained contrast with 0
+        c["contrast_trained"] = one_sample(a["trained/area_contrast"][d], seed=seed)
+        c["same_class_trained"] = independent_difference(a["trained/area_contrast"][d], a["trained/area_contrast"][s],
+                                                         seed=seed)
+        for k in sorted(a):
+            if k.startswith("trained/stage") and k.endswith("_contrast"):
+                st = k.split("/")[1].split("_")[0]
+                c[f"{st}_trained"] = one_sample(a[k][d], seed=seed)
         res[name] = c
     return res
 
@@ -150,6 +165,18 @@ class ClaimsResults:
         d = self.record["comparisons"].get(model, {}).get(claim)
         return None if d is None else Comparison(**d)
 
+    def resolved(self, model: str, claim: str) -> str:
+        """``claim``, or its after-training-only variant (``<claim>_trained``) when fewer than
+        :data:`~geomlib.stats.paired.MIN_N` planes have the paired change (no class change at init)."""
+        c = self.comparison(model, claim)
+        alt = f"{claim}_trained"
+        if (c is None or c.n < MIN_N or (c.n_a or MIN_N) < MIN_N or (c.n_b or MIN_N) < MIN_N) \
+                and self.comparison(model, alt) is not None:
+            ca = self.comparison(model, alt)
+            if ca.n >= MIN_N:
+                return alt
+        return claim
+
     def verdict(self, model: str, claim: str) -> str:
         c = self.comparison(model, claim)
         if c is None:
@@ -173,7 +200,8 @@ class ClaimsResults:
         """Markdown: one line per (model, claim) with its interval and verdict, written from the numbers."""
         out = []
         for m in models:
-            for claim in claims:
+            for claim0 in claims:
+                claim = self.resolved(m, claim0)
                 c = self.comparison(m, claim)
                 if c is None:
                     continue
@@ -263,8 +291,9 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
     text = res.verdict_lines(models, claims)
     if stages:
         for m in models:
-            st = sorted(k for k in res.record["comparisons"][m] if k.startswith("stage"))
-            for k in st:
+            st = sorted(k for k in res.record["comparisons"][m] if k.startswith("stage") and k.endswith("_contrast"))
+            for k0 in st:
+                k = res.resolved(m, k0.replace("_contrast", "")) if res.comparison(m, k0).n < MIN_N else k0
                 c = res.comparison(m, k)
                 text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT}, stage {k[5:].split('_')[0]}: {c.interval()} "
                          f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
@@ -316,9 +345,11 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
     rows = []
     for claim, chapter, model, key, group in PAPER_CLAIMS:
         if key == "stages":
-            keys = sorted(k for k in res.record["comparisons"].get(model, {}) if k.startswith("stage"))
+            keys = sorted(k for k in res.record["comparisons"].get(model, {}) if k.startswith("stage") and k.endswith("_contrast"))
+            keys = [k if res.comparison(model, k).n >= MIN_N else k.replace("_contrast", "_trained") for k in keys]
             cs = [(k, res.comparison(model, k)) for k in keys]
-            stat = "; ".join(f"s{k[5:].split('_')[0]}: {c.interval()}" for k, c in cs) or "n/a"
+            stat = "; ".join(f"s{k[5:].split('_')[0]}{'' if k.endswith('_contrast') else ' (trained)'}: {c.interval()}"
+                             for k, c in cs) or "n/a"
             vs = [res.verdict(model, k) for k in keys]
             if not vs:
                 v = "not tested"
@@ -330,6 +361,7 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
                 v = f"inconclusive ({vs.count('supported')} of {len(vs)} stages supported)"
             n = cs[0][1].n if cs else 0
         else:
+            key = res.resolved(model, key)
             c = res.comparison(model, key)
             stat = "n/a" if c is None else c.interval()
             v = res.verdict(model, key)
@@ -345,4 +377,7 @@ STAT_NAMES = {"contrast": "boundary contrast of log10 area, trained - init",
               "eff_contrast": "boundary contrast of the effective volume, trained - init (subset)",
               "same_class": "change of contrast, distinct-class - same-class planes",
               "smooth_vs_relu": "change of contrast, smooth - ReLU (same planes)",
-              "stages": "per-stage boundary contrast, trained - init"}
+              "stages": "per-stage boundary contrast, trained - init (after training vs 0 where init has no class change)",
+              "contrast_trained": "boundary contrast of log10 area after training, vs 0 (init: no class change)",
+              "same_class_trained": "contrast after training, distinct - same-class planes (init: no class change)",
+              "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (init: no class change)"}
