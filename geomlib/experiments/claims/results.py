@@ -1,0 +1,383 @@
+"""Summary of the claims run: per-plane arrays, the paired statistics of each claim with their
+intervals and verdicts (:mod:`geomlib.stats.paired`), provenance; saved to
+``artifacts/paper/claims-<profile>.json`` (statistics, verdicts, accuracies, provenance) and
+``claims-<profile>.npz`` (per-plane statistics), and loaded and rendered by the chapters.
+
+Claims (expected sign +1: the claim predicts a positive difference):
+
+| id | claim of the paper | statistic (over planes) | comparison |
+|---|---|---|---|
+| ``contrast`` | training magnifies areas along decision boundaries | boundary contrast of the log10 area element, trained minus init, distinct-class planes | paired |
+| ``correlation`` | area grows with prediction entropy | Pearson r(log10 area, entropy), trained minus init, distinct-class planes | paired |
+| ``same_class`` | not for same-class planes | the trained-minus-init change of the contrast, distinct-class minus same-class planes | independent |
+| ``smooth_vs_relu`` | weaker (or different) for ReLU | the change of the contrast, smooth (sigmoid/GELU) minus ReLU, same anchors | paired |
+| ``stage_s`` | layer by layer (ResNet stages 1-4) | per-stage contrast, trained minus init | paired |
+| ``eff_contrast`` | the same with the authors' effective volume (subset) | as ``contrast`` | paired |
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...cache import showcase_dir
+from ...stats.paired import MIN_N, independent_difference, one_sample, paired_difference, verdict
+
+SMOOTH_PAIRS = {"mnist-sigmoid": "mnist-relu", "resnet-gelu": "resnet-relu"}
+LABELS = {"mnist-sigmoid": "MNIST MLP, sigmoid", "mnist-relu": "MNIST MLP, ReLU",
+          "resnet-gelu": "ResNet-18, GELU", "resnet-relu": "ResNet-18, ReLU",
+          "barlow": "Barlow Twins (GELU)", "simclr": "SimCLR (GELU)"}
+CLAIM_TEXT = {
+    "contrast": "training magnifies area at the boundaries (contrast, trained - init)",
+    "correlation": "area correlates with entropy after training (Pearson r, trained - init)",
+    "same_class": "the effect is specific to planes that cross classes (change, distinct - same)",
+    "smooth_vs_relu": "the effect is weaker with ReLU (change, smooth - ReLU)",
+    "eff_contrast": "effective volume (authors'): contrast, trained - init (subset of planes)",
+    "contrast_trained": "boundary contrast after training, against 0 (undefined at init: no class change on the planes)",
+    "same_class_trained": "contrast after training, distinct - same-class planes (undefined at init)",
+    "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (undefined at init)",
+}
+
+
+def _stack(recs: dict, n_planes: int, key) -> np.ndarray:
+    out = np.full(n_planes, np.nan)
+    for i, r in recs.items():
+        v = key(r)
+        out[int(i)] = np.nan if v is None else float(v)
+    return out
+
+
+def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int) -> dict:
+    """Per-plane statistics of model ``name`` as arrays over the plane index (NaN: not scanned)."""
+    from .pieces import load_pieces, scan_file
+    out = {}
+    for e, tag in zip(epochs, ("init", "trained")):
+        recs = load_pieces(scan_file(wd, name, e, part))
+        for meas in ("area", "eff"):
+            for stat in ("contrast", "pearson", "spearman"):
+                out[f"{tag}/{meas}_{stat}"] = _stack(recs, n_planes, lambda r: (r.get(meas) or {}).get(stat))
+        stages = sorted({s for r in recs.values() for s in (r.get("stages") or {})})
+        for s in stages:
+            out[f"{tag}/stage{s}_contrast"] = _stack(recs, n_planes, lambda r: (r["stages"].get(s) or {}).get("contrast"))
+            out[f"{tag}/stage{s}_pearson"] = _stack(recs, n_planes, lambda r: (r["stages"].get(s) or {}).get("pearson"))
+        out[f"{tag}/scanned"] = _stack(recs, n_planes, lambda r: 1.0) == 1.0
+    return out
+
+
+def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
+    d, s = kinds == "distinct", kinds == "same"
+    res = {}
+    for name, arr in arrays.items():
+        a = arr
+        c = {}
+        c["contrast"] = paired_difference(a["trained/area_contrast"][d], a["init/area_contrast"][d], seed=seed)
+        c["correlation"] = paired_difference(a["trained/area_pearson"][d], a["init/area_pearson"][d], seed=seed)
+        c["contrast_same"] = paired_difference(a["trained/area_contrast"][s], a["init/area_contrast"][s], seed=seed)
+        ch = a["trained/area_contrast"] - a["init/area_contrast"]
+        c["same_class"] = independent_difference(ch[d], ch[s], seed=seed)
+        c["eff_contrast"] = paired_difference(a["trained/eff_contrast"][d], a["init/eff_contrast"][d], seed=seed)
+        c["eff_correlation"] = paired_difference(a["trained/eff_pearson"][d], a["init/eff_pearson"][d], seed=seed)
+        for k in sorted(a):
+            if k.startswith("trained/stage") and k.endswith("_contrast"):
+                st = k.split("/")[1].split("_")[0]
+                c[f"{st}_contrast"] = paired_difference(a[k][d], a[f"init/{st}_contrast"][d], seed=seed)
+        if name in SMOOTH_PAIRS and SMOOTH_PAIRS[name] in arrays:
+            r = arrays[SMOOTH_PAIRS[name]]
+            chr_ = r["trained/area_contrast"] - r["init/area_contrast"]
+            c["smooth_vs_relu"] = paired_difference(ch[d], chr_[d], seed=seed)
+            c["smooth_vs_relu_trained"] = paired_difference(a["trained/area_contrast"][d], r["trained/area_contrast"][d],
+                                                            seed=seed)
+        # after training only: for networks whose initial predictions do not change over a plane
+        # (e.g. a ResNet at initialisation predicting one class everywhere), the contrast at init
+        # is undefined and so is the paired change; these compare the trained contrast with 0
+        c["contrast_trained"] = one_sample(a["trained/area_contrast"][d], seed=seed)
+        c["same_class_trained"] = independent_difference(a["trained/area_contrast"][d], a["trained/area_contrast"][s],
+                                                         seed=seed)
+        for k in sorted(a):
+            if k.startswith("trained/stage") and k.endswith("_contrast"):
+                st = k.split("/")[1].split("_")[0]
+                c[f"{st}_trained"] = one_sample(a[k][d], seed=seed)
+        res[name] = c
+    return res
+
+
+def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | None = None) -> Path:
+    """Write ``<out_dir>/claims-<profile>.{json,npz}`` (default ``artifacts/paper``) from the
+    finished pieces of the run in ``work`` (default :func:`~.run.work_dir`)."""
+    from .pieces import MODELS, load_pieces, provenance, work_dir
+    wd = work or work_dir(profile)
+    meta = load_pieces(wd / "meta.pkl")
+    if not meta:
+        raise FileNotFoundError(f"{wd / 'meta.pkl'} missing: run `python -m geomlib.experiments.claims --profile {profile}` first")
+    n_planes = s.n_distinct + s.n_same
+    arrays, npz = {}, {}
+    for name in MODELS:
+        if name not in meta["epochs"]:
+            continue
+        part = s.mlp if name.startswith("mnist") else s.deep
+        arrays[name] = plane_arrays(wd, name, meta["epochs"][name], part, n_planes)
+        for k, v in arrays[name].items():
+            npz[f"{name}/{k}"] = v
+        npz[f"{name}/kind"] = np.array([a["kind"] for a in meta["anchors"][name]])
+        npz[f"{name}/classes"] = np.array([a["classes"] for a in meta["anchors"][name]])
+        npz[f"{name}/index"] = np.array([a["index"] for a in meta["anchors"][name]])
+    kinds = np.array([a["kind"] for a in next(iter(meta["anchors"].values()))])
+    comps = _claims_of(arrays, kinds, seed=s.seed)
+    walls = [float(line.split()[1]) for line in (wd / "wall.log").read_text().splitlines()] if (wd / "wall.log").exists() else []
+    record = {
+        "profile": profile, "settings": s.params(), "provenance": provenance(), "data": meta["data"],
+        "accuracy": meta["accuracy"], "epochs": meta["epochs"], "eff_planes": meta["eff_planes"],
+        "wall_s": {"invocations": walls, "total": sum(walls)},
+        "planes_scanned": {n: {t: int(a[f"{t}/scanned"].sum()) for t in ("init", "trained")} for n, a in arrays.items()},
+        "comparisons": {n: {k: v.as_dict() for k, v in c.items()} for n, c in comps.items()},
+        "command": f"python -m geomlib.experiments.claims --profile {profile}",
+    }
+    out = (out_dir or showcase_dir()) / f"claims-{profile}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1, default=str))
+    np.savez_compressed(out.with_suffix(".npz"), **npz)
+    return out
+
+
+# ---- loading and rendering (the chapters) ----
+
+EXPECTED = {"contrast": +1, "correlation": +1, "same_class": +1, "smooth_vs_relu": +1, "eff_contrast": +1,
+            "eff_correlation": +1, "contrast_same": +1}
+
+
+@dataclass
+class ClaimsResults:
+    """The committed results: ``record`` (the JSON), ``planes`` (the per-plane arrays)."""
+
+    record: dict
+    planes: dict
+    path: Path
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.record["comparisons"])
+
+    def comparison(self, model: str, claim: str):
+        from ...stats.paired import Comparison
+        d = self.record["comparisons"].get(model, {}).get(claim)
+        return None if d is None else Comparison(**d)
+
+    def resolved(self, model: str, claim: str) -> str:
+        """``claim``, or its after-training-only variant (``<claim>_trained``) when fewer than
+        :data:`~geomlib.stats.paired.MIN_N` planes have the paired change (no class change at init)."""
+        c = self.comparison(model, claim)
+        alt = f"{claim}_trained"
+        if (c is None or c.n < MIN_N or (c.n_a or MIN_N) < MIN_N or (c.n_b or MIN_N) < MIN_N) \
+                and self.comparison(model, alt) is not None:
+            ca = self.comparison(model, alt)
+            if ca.n >= MIN_N:
+                return alt
+        return claim
+
+    def verdict(self, model: str, claim: str) -> str:
+        c = self.comparison(model, claim)
+        if c is None:
+            return "not tested"
+        return verdict(c, EXPECTED.get(claim, +1))
+
+    def table(self, models) -> "pd.DataFrame":
+        """One row per (model, claim): mean difference with its 95% CI, p-value, planes, verdict."""
+        import pandas as pd
+        rows = []
+        for m in models:
+            for claim, c in self.record["comparisons"].get(m, {}).items():
+                cc = self.comparison(m, claim)
+                rows.append({"model": LABELS.get(m, m), "comparison": claim, "mean [95% CI]": cc.interval(),
+                             "p (perm.)": "n/a" if not math.isfinite(cc.p_value) else f"{cc.p_value:.3g}",
+                             "planes": cc.n if cc.kind != "independent" else f"{cc.n_a} vs {cc.n_b}",
+                             "verdict": self.verdict(m, claim)})
+        return pd.DataFrame(rows).set_index(["model", "comparison"])
+
+    def verdict_lines(self, models, claims=("contrast", "correlation", "same_class", "smooth_vs_relu")) -> str:
+        """Markdown: one line per (model, claim) with its interval and verdict, written from the numbers."""
+        out = []
+        for m in models:
+            for claim0 in claims:
+                claim = self.resolved(m, claim0)
+                c = self.comparison(m, claim)
+                if c is None:
+                    continue
+                out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: {c.interval()} "
+                           f"(n = {c.n}, p = {c.p_value:.2g}) → **{self.verdict(m, claim)} at this scale**")
+        return "\n".join(out)
+
+    def accuracy_line(self, model: str) -> str:
+        a = self.record["accuracy"].get(model, {})
+        if "test_acc" in a:
+            return (f"{LABELS.get(model, model)}: held-out accuracy {a['test_acc']:.3f} after training "
+                    f"({a.get('test_acc_init', math.nan):.3f} at init), {a['n_train']} training / {a['n_test']} held-out images")
+        if "probe_test_acc" in a:
+            return (f"{LABELS.get(model, model)}: linear-probe held-out accuracy {a['probe_test_acc']:.3f} after "
+                    f"training ({a['probe_test_acc_init']:.3f} on the features at init), {a['n_train']} / {a['n_test']} images")
+        return f"{LABELS.get(model, model)}: no accuracy recorded"
+
+    def plot(self, models, measures=("area_contrast", "area_pearson")):
+        """Per-plane init-vs-trained distributions: one panel per (measure, model); lines join the
+        two values of a plane; distinct-class planes in blue, same-class in orange."""
+        import matplotlib.pyplot as plt
+        models = [m for m in models if f"{m}/kind" in self.planes]
+        fig, axes = plt.subplots(len(measures), len(models), figsize=(3.2 * len(models), 2.8 * len(measures)),
+                                 squeeze=False)
+        for j, m in enumerate(models):
+            kind = self.planes[f"{m}/kind"]
+            for i, meas in enumerate(measures):
+                ax = axes[i, j]
+                a, b = self.planes[f"{m}/init/{meas}"], self.planes[f"{m}/trained/{meas}"]
+                for k, (col, off) in {"distinct": ("C0", -0.12), "same": ("C1", 0.12)}.items():
+                    sel = (kind == k) & np.isfinite(a) & np.isfinite(b)
+                    for x0, x1 in zip(a[sel], b[sel]):
+                        ax.plot([0 + off, 1 + off], [x0, x1], color=col, alpha=0.25, lw=0.8)
+                    ax.scatter(np.full(sel.sum(), 0 + off), a[sel], s=8, color=col, label=f"{k}-class ({sel.sum()})")
+                    ax.scatter(np.full(sel.sum(), 1 + off), b[sel], s=8, color=col)
+                ax.axhline(0, color="k", lw=0.5)
+                ax.set_xticks([0, 1], ["init", "trained"])
+                ax.set_title(f"{LABELS.get(m, m)}\n{meas.replace('_', ' ')}", fontsize=9)
+                if j == 0 and i == 0:
+                    ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
+    def provenance_line(self) -> str:
+        p, w = self.record["provenance"], self.record["wall_s"]
+        return (f"Run `{self.record['command']}` at commit {str(p.get('commit'))[:10]}"
+                f"{' (uncommitted edits)' if p.get('dirty') else ''} on {p.get('cpu')} ({p.get('cpu_count')} cores, "
+                f"shared; torch {p.get('torch')}, {p.get('torch_threads')} threads), {p.get('date_utc')}; "
+                f"wall time {w['total'] / 60:.0f} min over {len(w['invocations'])} invocation(s).")
+
+
+def load_results(profile: str = "reduced", root: Path | None = None) -> ClaimsResults | None:
+    """The committed results of ``profile``, or ``None`` when ``claims-<profile>.json`` is absent."""
+    base = (root or showcase_dir()) / f"claims-{profile}.json"
+    if not base.exists() or not base.with_suffix(".npz").exists():
+        return None
+    record = json.loads(base.read_text())
+    with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
+        planes = {k: z[k] for k in z.files}
+    return ClaimsResults(record, planes, base)
+
+
+STAGE_TEXT = "per-stage contrast, trained - init (layerwise claim)"
+
+
+def render_section(models, *, profile: str = "reduced", stages: bool = False, root: Path | None = None) -> ClaimsResults | None:
+    """Display the committed results of ``models`` in a chapter: provenance, accuracies, the
+    per-plane figure, the CI table and one verdict line per claim (all from the numbers). When
+    the results file is absent, say so and return ``None`` (the chapter does not fail)."""
+    from IPython.display import Markdown, display
+    import matplotlib.pyplot as plt
+    res = load_results(profile, root=root)
+    if res is None:
+        display(Markdown(f"*The committed `{profile}` results (`artifacts/paper/claims-{profile}.json`) are not "
+                         f"in this checkout; regenerate them with `python -m geomlib.experiments.claims --profile {profile}`.*"))
+        return None
+    models = [m for m in models if m in res.record["comparisons"]]
+    lines = [res.provenance_line(), ""] + [f"- {res.accuracy_line(m)}" for m in models]
+    sc = res.record["planes_scanned"]
+    lines += ["", "Planes scanned (init / trained): " + "; ".join(
+        f"{LABELS[m]} {sc[m]['init']} / {sc[m]['trained']}" for m in models)]
+    display(Markdown("\n".join(lines)))
+    fig = res.plot(models)
+    plt.show()
+    display(res.table(models))
+    claims = ("contrast", "correlation", "same_class") + (("smooth_vs_relu",) if any(m in SMOOTH_PAIRS for m in models) else ())
+    text = res.verdict_lines(models, claims)
+    if stages:
+        for m in models:
+            st = sorted(k for k in res.record["comparisons"][m] if k.startswith("stage") and k.endswith("_contrast"))
+            for k0 in st:
+                k = res.resolved(m, k0.replace("_contrast", "")) if res.comparison(m, k0).n < MIN_N else k0
+                c = res.comparison(m, k)
+                text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT}, stage {k[5:].split('_')[0]}: {c.interval()} "
+                         f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
+    display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
+                     "predicts; not supported: wholly on the other side; inconclusive: the interval covers 0):\n\n" + text))
+    return res
+
+
+# ---- the summary page: one row per claim of the paper ----
+
+SCALE = {
+    "mnist": "MLP 784-2000-10, {mlp_train} MNIST images, {mlp_epochs} epochs; 32+16 planes 15x15",
+    "resnet": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {sup_epochs} epochs; 32+16 planes 6x6",
+    "ssl": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {ssl_epochs} epoch(s), linear probe; 32+16 planes 6x6",
+}
+PAPER_ADDS = {
+    "mnist": "full MNIST, 200 epochs, 6 seeds, 60x60 planes (float64 training)",
+    "resnet": "ResNet-34 on CIFAR-10, 200 epochs (GPU); the real dataset and a converged network",
+    "ssl": "ResNet-34 on CIFAR-10, 1000 epochs (GPU); features that are actually good",
+}
+# (claim of the paper, chapter, model, comparison key, scale group)
+PAPER_CLAIMS = (
+    ("MNIST MLP: training magnifies area along decision boundaries", "31_mnist_planes", "mnist-sigmoid", "contrast", "mnist"),
+    ("MNIST MLP: area grows with prediction entropy", "31_mnist_planes", "mnist-sigmoid", "correlation", "mnist"),
+    ("MNIST MLP: the same with the authors' effective volume", "31_mnist_planes", "mnist-sigmoid", "eff_contrast", "mnist"),
+    ("MNIST MLP: not on same-class planes", "31_mnist_planes", "mnist-sigmoid", "same_class", "mnist"),
+    ("MNIST MLP: weaker for ReLU", "31_mnist_planes", "mnist-sigmoid", "smooth_vs_relu", "mnist"),
+    ("ResNet: training magnifies area along decision boundaries", "40_resnet_planes", "resnet-gelu", "contrast", "resnet"),
+    ("ResNet: area grows with prediction entropy", "40_resnet_planes", "resnet-gelu", "correlation", "resnet"),
+    ("ResNet: the same with the authors' effective volume", "40_resnet_planes", "resnet-gelu", "eff_contrast", "resnet"),
+    ("ResNet: layer by layer (stages 1-4)", "40_resnet_planes", "resnet-gelu", "stages", "resnet"),
+    ("ResNet: not on same-class planes", "40_resnet_planes", "resnet-gelu", "same_class", "resnet"),
+    ("ResNet: weaker for ReLU", "40_resnet_planes", "resnet-gelu", "smooth_vs_relu", "resnet"),
+    ("Barlow Twins: magnification along (probe) boundaries", "41_barlow_twins", "barlow", "contrast", "ssl"),
+    ("Barlow Twins: area grows with (probe) entropy", "41_barlow_twins", "barlow", "correlation", "ssl"),
+    ("SimCLR: magnification along (probe) boundaries", "42_simclr", "simclr", "contrast", "ssl"),
+    ("SimCLR: area grows with (probe) entropy", "42_simclr", "simclr", "correlation", "ssl"),
+)
+
+
+def summary_rows(res: ClaimsResults) -> list[dict]:
+    """One row per claim of :data:`PAPER_CLAIMS`: where tested, scale, statistic with its 95%
+    interval, verdict (from :func:`geomlib.stats.paired.verdict`), what ``paper`` would add."""
+    st = res.record["settings"]
+    acc = res.record["accuracy"]
+    mnist_n = acc.get("mnist-sigmoid", {}).get("n_train", "?")
+    fmt = dict(mlp_train=mnist_n, mlp_epochs=st["mlp"]["epochs"], deep_train=st["deep"]["n_train"],
+               sup_epochs=st["deep"]["sup_epochs"], ssl_epochs=st["deep"]["ssl_epochs"])
+    rows = []
+    for claim, chapter, model, key, group in PAPER_CLAIMS:
+        if key == "stages":
+            keys = sorted(k for k in res.record["comparisons"].get(model, {}) if k.startswith("stage") and k.endswith("_contrast"))
+            keys = [k if res.comparison(model, k).n >= MIN_N else k.replace("_contrast", "_trained") for k in keys]
+            cs = [(k, res.comparison(model, k)) for k in keys]
+            stat = "; ".join(f"s{k[5:].split('_')[0]}{'' if k.endswith('_contrast') else ' (trained)'}: {c.interval()}"
+                             for k, c in cs) or "n/a"
+            vs = [res.verdict(model, k) for k in keys]
+            if not vs:
+                v = "not tested"
+            elif all(x == "supported" for x in vs):
+                v = "supported"
+            elif all(x == "not supported" for x in vs):
+                v = "not supported"
+            else:
+                v = f"inconclusive ({vs.count('supported')} of {len(vs)} stages supported)"
+            n = cs[0][1].n if cs else 0
+        else:
+            key = res.resolved(model, key)
+            c = res.comparison(model, key)
+            stat = "n/a" if c is None else c.interval()
+            v = res.verdict(model, key)
+            n = 0 if c is None else (c.n if c.kind != "independent" else f"{c.n_a} vs {c.n_b}")
+        rows.append({"claim of the paper": claim, "chapter": chapter, "statistic": STAT_NAMES.get(key, key),
+                     "scale": SCALE[group].format(**fmt), "mean [95% CI]": stat, "planes": n,
+                     "verdict at this scale": v, "what paper would add": PAPER_ADDS[group]})
+    return rows
+
+
+STAT_NAMES = {"contrast": "boundary contrast of log10 area, trained - init",
+              "correlation": "Pearson r(log10 area, entropy), trained - init",
+              "eff_contrast": "boundary contrast of the effective volume, trained - init (subset)",
+              "same_class": "change of contrast, distinct-class - same-class planes",
+              "smooth_vs_relu": "change of contrast, smooth - ReLU (same planes)",
+              "stages": "per-stage boundary contrast, trained - init (after training vs 0 where init has no class change)",
+              "contrast_trained": "boundary contrast of log10 area after training, vs 0 (init: no class change)",
+              "same_class_trained": "contrast after training, distinct - same-class planes (init: no class change)",
+              "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (init: no class change)"}

@@ -1,0 +1,269 @@
+"""The claims run (issue 14): train each model once, scan many paired planes at initialisation and
+after training, and keep every finished piece so that an interrupted run continues.
+
+Models (names used everywhere in the results):
+
+| model | network | data | readout of the planes |
+|---|---|---|---|
+| ``mnist-sigmoid`` / ``mnist-relu`` | ``[784, 2000, 10]`` MLP | MNIST as the MNIST chapters load it | its softmax |
+| ``resnet-gelu`` / ``resnet-relu`` | ResNet-18 x1/16, supervised | Fashion-MNIST (the CIFAR-10 substitute) | its softmax |
+| ``barlow`` / ``simclr`` | ResNet-18 x1/16 GELU, self-supervised | Fashion-MNIST | a linear probe per snapshot |
+
+Per plane the record holds the boundary contrast and the Pearson/Spearman correlation of the
+two-JVP log10 area element with the prediction entropy (:func:`geomlib.experiments.imaging.measure.plane_stats`),
+the same for the authors' effective volume on the first planes, and for ``resnet-gelu`` per stage.
+Pieces live under ``<artifacts>/claims_<profile>/`` (ignored by git; keyed by explicit names,
+not by geomlib's source hash, so editing the book does not restart the run).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ...book.profiles import seed_everything
+from ...cache import artifact_key
+from ...numeric import Plane, effective_log10_volume, induced_log_volume
+from ...stats.planes import entropy_from_logits
+from ..imaging.measure import plane_stats, scan_plane
+from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, save_pieces, scan_file,
+                     work_dir)
+from .settings import ClaimsSettings, claims_settings
+
+LN10 = math.log(10.0)
+
+
+
+
+
+
+
+
+# ---- MNIST MLP ----
+
+def mlp_scan(model, x: torch.Tensor, *, n: int, n_eff: int, k: int) -> dict:
+    """Plane through ``x`` (``[3, 784]`` float64) for a :class:`ShallowMLP` (float64)."""
+    from ..mnist.run import feature_module
+    phi = feature_module(model)
+    plane = Plane(x[0], x[1], x[2], n=n)
+    pts = plane.points()
+    with torch.no_grad():
+        logits = model(pts)
+    pred = logits.argmax(-1).numpy().reshape(n, n)
+    ent = entropy_from_logits(logits).numpy().reshape(n, n)
+    area = (induced_log_volume(phi, pts, plane.directions) / LN10 - math.log10(plane.chart_area_factor)).numpy()
+    out = {"pred": pred, "entropy": ent, "log10_area": area.reshape(n, n),
+           "stats_area": plane_stats(area.reshape(n, n), ent, pred)}
+    if n_eff:
+        pe = Plane(x[0], x[1], x[2], n=n_eff)
+        pts = pe.points()
+        with torch.no_grad():
+            lg = model(pts)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*exceeds the numerical rank.*")
+            vol = effective_log10_volume(phi, pts, k, method="auto").numpy().reshape(n_eff, n_eff)
+        out["stats_eff"] = plane_stats(vol, entropy_from_logits(lg).numpy().reshape(n_eff, n_eff),
+                                       lg.argmax(-1).numpy().reshape(n_eff, n_eff))
+    return out
+
+
+class MLPModel:
+    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
+        from ..models.mlp import ShallowMLP
+        from ..training import fit, minibatches
+        from ..mnist.run import _train_subset
+        self.name, self.s, self.data = name, s, data
+        self.act = name.split("-")[1]
+        p = s.mlp
+        x, y = _train_subset(data, p.n_train, s.seed)
+        x, y = x.float(), y
+        tx, ty = data.test_x.float(), data.test_y
+        seed_everything(s.seed)
+        model = ShallowMLP(784, p.width, 10, self.act, dtype=torch.float32)
+        opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+
+        def step(m, batch):
+            return torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+
+        def evaluate(m):
+            with torch.no_grad():
+                return {"test_acc": m(tx).argmax(-1).eq(ty).double().mean().item(),
+                        "train_acc": m(x[:5000]).argmax(-1).eq(y[:5000]).double().mean().item()}
+        self.result = fit(model, step, minibatches(x, y, p.batch_size, s.seed, drop_last=False), opt,
+                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt",
+                          progress=progress, desc=name, eval_fn=evaluate, eval_every=max(1, p.epochs // 5),
+                          seed=s.seed)
+        self.n_train = len(y)
+        self.epochs = (0, p.epochs)
+        self.test_labels = ty.numpy()
+
+    def accuracy(self) -> dict:
+        ev = self.result.evals
+        return {"test_acc_init": ev["test_acc"][0], "test_acc": ev["test_acc"][-1], "train_acc": ev["train_acc"][-1],
+                "n_train": self.n_train, "n_test": len(self.test_labels), "train_wall_s": self.result.wall_s}
+
+    def scanner(self, epoch: int):
+        from ..models.mlp import ShallowMLP
+        p = self.s.mlp
+        m = ShallowMLP(784, p.width, 10, self.act, dtype=torch.float64)
+        m.load_state_dict({k: v.double() for k, v in self.result.snapshots[epoch].items()})
+        m.eval()
+
+        def scan(anchor: dict, eff: bool) -> dict:
+            x = self.data.test_x[anchor["index"]].double()
+            return mlp_scan(m, x, n=p.n, n_eff=p.n_eff if eff else 0, k=p.k_eff)
+        return scan
+
+
+# ---- ResNets on Fashion-MNIST ----
+
+class DeepModel:
+    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
+        from ..imaging.run import train_deep
+        from ..imaging.settings import DeepRecipe
+        self.name, self.s = name, s
+        p = s.deep
+        if name.startswith("resnet"):
+            from ..deep.run import SUPERVISED as method
+            act, meth, epochs = name.split("-")[1], "supervised", p.sup_epochs
+        else:
+            from ..ssl.run import METHODS
+            method, act, meth, epochs = METHODS[name], "gelu", name, p.ssl_epochs
+        self.recipe = DeepRecipe(method=meth, profile=s.profile, depth=18, width=p.width, act=act,
+                                 n_train=p.n_train, n_test=p.n_test, epochs=epochs, batch_size=p.batch_size,
+                                 snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed)
+        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt")
+        self.epochs = (0, epochs)
+        self.test_labels = self.run.prep.test_y.numpy()
+        self._probes = {}
+
+    def readout(self, epoch: int, model):
+        if self.recipe.method == "supervised":
+            return self.run.readout_at(epoch, model)
+        from ..ssl.measure import probe_readout
+        return probe_readout(self.probe(epoch))
+
+    def probe(self, epoch: int):
+        if epoch not in self._probes:
+            self._probes[epoch] = self.run.probe_at(epoch)
+        return self._probes[epoch]
+
+    def accuracy(self) -> dict:
+        out = {"n_train": int(len(self.run.prep.train_y)), "n_test": int(len(self.test_labels)),
+               "train_wall_s": self.run.result.wall_s, "recipe": self.recipe.describe()}
+        ev = self.run.result.evals
+        if "test_acc" in ev:
+            out.update(test_acc_init=ev["test_acc"][0], test_acc=ev["test_acc"][-1])
+        else:
+            for e, tag in zip(self.epochs, ("_init", "")):
+                pr = self.probe(e)
+                out[f"probe_test_acc{tag}"] = pr.test_accuracy
+                out[f"probe_train_acc{tag}"] = pr.train_accuracy
+        return out
+
+    def scanner(self, epoch: int):
+        p = self.s.deep
+        model = self.run.model_at(epoch)
+        readout = self.readout(epoch, model)
+        stages = p.stages if self.name == "resnet-gelu" else ()
+
+        def scan(anchor: dict, eff: bool) -> dict:
+            x = self.run.prep.net_input(self.run.prep.test_x[anchor["index"]].double())
+            out = scan_plane(model, x, readout, n=p.n, n_eff=p.n_eff if eff else 0, stages=stages,
+                             spectra=False, dtype=getattr(torch, p.dtype))
+            out["stats_stages"] = {s: plane_stats(g, out["entropy"], out["pred"]) for s, g in out["stages"].items()}
+            return out
+        return scan
+
+
+def build(name: str, s: ClaimsSettings, data: dict, wd: Path, progress: bool):
+    if name.startswith("mnist"):
+        return MLPModel(name, s, data["mnist"], wd, progress)
+    return DeepModel(name, s, data["images"], wd, progress)
+
+
+def _record(anchor: dict, out: dict) -> dict:
+    rec = {**anchor, "area": out["stats_area"], "eff": out.get("stats_eff"),
+           "stages": out.get("stats_stages") or {}}
+    return rec
+
+
+
+
+
+def log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = False, threads: int | None = None,
+               eff_planes: int | None = None) -> Path:
+    """Train and scan every model of ``profile`` (resuming), then write the summary
+    (:func:`geomlib.experiments.claims.results.summarize_run`). Returns the summary's path.
+    ``eff_planes`` caps the number of planes with the effective volume for every model (it does not
+    enter the checkpoint keys; planes already scanned keep theirs); the meta records what was used."""
+    from ..data import load_cifar10_or_substitute, load_mnist
+    from .results import summarize_run
+    if threads:
+        torch.set_num_threads(int(threads))
+    s = claims_settings(profile)
+    wd = work_dir(profile)
+    t0 = time.time()
+    data = {"mnist": load_mnist(verbose=True), "images": load_cifar10_or_substitute(verbose=True)}
+    built = {}
+    for name in models:
+        log(f"train {name}")
+        built[name] = build(name, s, data, wd, progress)
+        log(f"  {name}: {json.dumps(built[name].accuracy(), default=str)}")
+        _progress(wd, t0)
+    # scan in rounds over models so that a partial run has planes for every model
+    anchors = {n: plane_anchors(m.test_labels, s.n_distinct, s.n_same, s.seed + 7) for n, m in built.items()}
+    orders = {n: plane_order(a) for n, a in anchors.items()}
+    eff_sets = {}
+    for n in built:
+        k = s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes
+        k = k if eff_planes is None else min(k, eff_planes)
+        eff_sets[n] = set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][:k])
+    meta = {"accuracy": {n: m.accuracy() for n, m in built.items()},
+            "data": {"mnist": data["mnist"].source, "images": data["images"].source},
+            "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
+            "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
+    save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
+    chunk = 6
+    n_total = max(len(o) for o in orders.values())
+    scanners = {}
+    for start in range(0, n_total, chunk):
+        for name, m in built.items():
+            for epoch in m.epochs:
+                path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep)
+                done = load_pieces(path)
+                todo = [i for i in orders[name][start:start + chunk] if i not in done]
+                if not todo:
+                    continue
+                key = (name, epoch)
+                if key not in scanners:
+                    scanners[key] = m.scanner(epoch)
+                t1 = time.time()
+                for i in todo:
+                    done[i] = _record(anchors[name][i], scanners[key](anchors[name][i], i in eff_sets[name]))
+                    save_pieces(done, path)
+                _progress(wd, t0)
+                log(f"  {name} ep{epoch}: planes {len(done)}/{len(orders[name])} ({(time.time() - t1) / len(todo):.1f} s/plane)")
+    wall = time.time() - t0
+    _progress(wd, t0, final=True)
+    return summarize_run(profile, s)
+
+
+def _progress(wd: Path, t0: float, final: bool = False) -> None:
+    """Record this invocation's wall time so far in ``wall.log`` (one line per invocation,
+    rewritten as it runs, so an interrupted invocation still counts)."""
+    path = wd / "wall.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    tag = f"{int(t0)}"
+    lines = [ln for ln in lines if not ln.startswith(tag + " ")]
+    lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'}")
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,72 @@
+"""Settings of the ``reduced`` profile of the claims run (issue 14): between ``quick`` and
+``paper``, sized to run on a shared 2-core CPU in about 45 minutes of wall time.
+
+Every model is trained once (one seed: the budget buys planes, not seeds; the statistics are over
+planes, so they speak about this trained network, not about the spread over training seeds).
+Each model is scanned on ``n_distinct`` planes through random held-out triples of three distinct
+classes and ``n_same`` planes through three held-out images of one class, at initialisation
+(epoch 0) and after training, with the same anchors (paired).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class MLPPart:
+    """The MNIST ``[784, width, 10]`` MLP (Adam, cross-entropy, N(0, 1) init as in the MNIST chapters)."""
+
+    acts: tuple = ("sigmoid", "relu")
+    width: int = 2000
+    n_train: int | None = None  # None: all training images of the MNIST source found
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    n: int = 15          # induced-area plane grid n x n
+    n_eff: int = 5       # effective-volume grid on the first ``eff_planes`` planes
+    k_eff: int = 10      # the authors' top-k for the MNIST planes
+    eff_planes: int = 8
+
+
+@dataclass(frozen=True)
+class DeepPart:
+    """A CIFAR ResNet-18 at width multiplier ``width`` (x1/16: 32-d features) on a stratified subset of
+    Fashion-MNIST (padded to 3x32x32)."""
+
+    width: float = 0.0625
+    n_train: int | None = 1500
+    n_test: int = 1000
+    sup_epochs: int = 2
+    ssl_epochs: int = 1
+    batch_size: int = 64
+    n: int = 6           # induced-area plane grid n x n
+    dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the shared CPU)
+    n_eff: int = 3       # effective-volume grid on the first ``eff_planes`` planes
+    eff_planes: int = 4
+    stages: tuple = (1, 2, 3, 4)  # per-stage area (supervised GELU only: the layerwise claim)
+
+
+@dataclass(frozen=True)
+class ClaimsSettings:
+    profile: str = "reduced"
+    seed: int = 1401
+    n_distinct: int = 32
+    n_same: int = 16
+    mlp: MLPPart = field(default_factory=MLPPart)
+    deep: DeepPart = field(default_factory=DeepPart)
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+def claims_settings(profile: str = "reduced") -> ClaimsSettings:
+    """``reduced`` (the committed run) or ``tiny`` (a seconds-scale smoke test of the pipeline)."""
+    if profile == "reduced":
+        return ClaimsSettings()
+    if profile == "tiny":
+        return ClaimsSettings("tiny", n_distinct=4, n_same=2,
+                              mlp=MLPPart(width=50, n_train=500, epochs=1, n=5, n_eff=3, eff_planes=1),
+                              deep=DeepPart(width=0.0625, n_train=256, n_test=200, sup_epochs=1, ssl_epochs=1,
+                                            batch_size=64, n=3, n_eff=2, eff_planes=1))
+    raise ValueError(f"unknown claims profile {profile!r}: choose reduced or tiny")

@@ -1,0 +1,159 @@
+"""Statistics over many planes (issue 14): the mean of a per-plane statistic compared between
+conditions, with a bootstrap confidence interval and a permutation test, and a verdict read from
+the interval.
+
+* :func:`paired_difference` — the same planes in two conditions (e.g. trained minus
+  initialisation, or GELU minus ReLU on the same anchors): mean of the per-plane differences;
+  percentile-BCa bootstrap CI of that mean over planes (:func:`scipy.stats.bootstrap`), and the
+  sign-flip permutation test of "the differences are symmetric about 0"
+  (:func:`scipy.stats.permutation_test` with ``permutation_type='samples'``; exact by enumeration
+  when ``2**n <= n_resamples``).
+* :func:`independent_difference` — different planes in the two groups (e.g. distinct-class minus
+  same-class planes): difference of means, bootstrap CI resampling each group, and the
+  label-permutation test (``permutation_type='independent'``).
+* :func:`one_sample` — the mean of one sample against 0 (e.g. a per-stage contrast), with the
+  sign-flip test.
+* :func:`verdict` — ``supported`` when the whole 95% interval lies on the side the claim predicts,
+  ``not supported`` when it lies wholly on the other side, ``inconclusive`` when it covers 0 (or
+  fewer than :data:`MIN_N` planes are usable).
+
+Pairs or values with a NaN (e.g. a boundary contrast on a plane with no class change) are left
+out and counted (``n_dropped``). Source: Efron & Tibshirani (1993), *An Introduction to the
+Bootstrap*, ch. 14 (BCa) and ch. 15 (permutation tests); SciPy's implementations are used as is.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+MIN_N = 3
+VERDICTS = ("supported", "not supported", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Result of a comparison: ``estimate`` (mean difference or mean), its ``ci_low``/``ci_high``
+    (``confidence`` bootstrap interval), two-sided permutation ``p_value``, ``n`` usable planes
+    (pairs; for two groups ``n`` = n_a + n_b with ``n_a``, ``n_b``), ``n_dropped`` NaN ones,
+    ``kind`` ("paired", "independent", "one-sample")."""
+
+    kind: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_dropped: int = 0
+    confidence: float = 0.95
+    n_a: int | None = None
+    n_b: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def interval(self, digits: int = 2) -> str:
+        """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined)."""
+        if not math.isfinite(self.estimate):
+            return "n/a"
+        f = f"{{:+.{digits}f}}"
+        lo = f.format(self.ci_low) if math.isfinite(self.ci_low) else "n/a"
+        hi = f.format(self.ci_high) if math.isfinite(self.ci_high) else "n/a"
+        return f"{f.format(self.estimate)} [{lo}, {hi}]"
+
+
+def _mean_diff_paired(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+def _mean_diff(x, y, axis=-1):
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _ci(data, statistic, *, paired: bool, confidence: float, n_resamples: int, rng) -> tuple[float, float]:
+    """BCa bootstrap interval; the percentile interval when BCa is undefined (constant data)."""
+    for method in ("BCa", "percentile"):
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = stats.bootstrap(data, statistic, paired=paired, vectorized=True, confidence_level=confidence,
+                                      n_resamples=n_resamples, method=method, random_state=rng)
+            lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            if math.isfinite(lo) and math.isfinite(hi):
+                return lo, hi
+        except Exception:  # scipy raises on degenerate BCa; fall back to the percentile interval
+            continue
+    return math.nan, math.nan
+
+
+def _arr(a) -> np.ndarray:
+    v = np.asarray(a, dtype=np.float64).ravel()
+    return v
+
+
+def paired_difference(after, before, *, confidence: float = 0.95, n_resamples: int = 9999,
+                      seed: int = 0) -> Comparison:
+    """Mean of ``after - before`` over pairs (``shape=[n]`` each), bootstrap CI and sign-flip test.
+
+    Raises ``ValueError`` if the two arrays differ in length.
+    """
+    a, b = _arr(after), _arr(before)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples must have the same length, got {a.size} and {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    n, dropped = int(a.size), int((~ok).sum())
+    if n < MIN_N:
+        return Comparison("paired", math.nan, math.nan, math.nan, math.nan, n, dropped, confidence)
+    rng = np.random.default_rng(seed)
+    est = float(np.mean(a - b))
+    lo, hi = _ci((a, b), _mean_diff_paired, paired=True, confidence=confidence, n_resamples=n_resamples, rng=rng)
+    p = stats.permutation_test((a, b), _mean_diff_paired, permutation_type="samples", vectorized=True,
+                               n_resamples=n_resamples, alternative="two-sided", random_state=rng).pvalue
+    return Comparison("paired", est, lo, hi, float(p), n, dropped, confidence)
+
+
+def one_sample(values, *, confidence: float = 0.95, n_resamples: int = 9999, seed: int = 0) -> Comparison:
+    """Mean of ``values`` against 0: :func:`paired_difference` of ``values`` and zeros."""
+    v = _arr(values)
+    c = paired_difference(v, np.zeros_like(v), confidence=confidence, n_resamples=n_resamples, seed=seed)
+    return Comparison("one-sample", c.estimate, c.ci_low, c.ci_high, c.p_value, c.n, c.n_dropped, confidence)
+
+
+def independent_difference(a, b, *, confidence: float = 0.95, n_resamples: int = 9999,
+                           seed: int = 0) -> Comparison:
+    """``mean(a) - mean(b)`` for two independent groups of planes, bootstrap CI (each group
+    resampled) and the two-sided label-permutation test."""
+    x, y = _arr(a), _arr(b)
+    ox, oy = np.isfinite(x), np.isfinite(y)
+    x, y = x[ox], y[oy]
+    dropped = int((~ox).sum() + (~oy).sum())
+    n = int(x.size + y.size)
+    if x.size < MIN_N or y.size < MIN_N:
+        return Comparison("independent", math.nan, math.nan, math.nan, math.nan, n, dropped, confidence,
+                          int(x.size), int(y.size))
+    rng = np.random.default_rng(seed)
+    est = float(x.mean() - y.mean())
+    lo, hi = _ci((x, y), _mean_diff, paired=False, confidence=confidence, n_resamples=n_resamples, rng=rng)
+    p = stats.permutation_test((x, y), _mean_diff, permutation_type="independent", vectorized=True,
+                               n_resamples=n_resamples, alternative="two-sided", random_state=rng).pvalue
+    return Comparison("independent", est, lo, hi, float(p), n, dropped, confidence, int(x.size), int(y.size))
+
+
+def verdict(c: Comparison, expected_sign: int = +1) -> str:
+    """``supported`` / ``not supported`` / ``inconclusive`` from the interval of ``c`` and the sign
+    the claim predicts (``+1``: larger, ``-1``: smaller). Undefined intervals are inconclusive."""
+    if expected_sign not in (1, -1):
+        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign}")
+    lo, hi = c.ci_low * expected_sign, c.ci_high * expected_sign
+    lo, hi = min(lo, hi), max(lo, hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or c.n < MIN_N:
+        return "inconclusive"
+    if lo > 0:
+        return "supported"
+    if hi < 0:
+        return "not supported"
+    return "inconclusive"

@@ -1,0 +1,127 @@
+"""geomlib.experiments.claims: the summary of a run's pieces and the chapters' loader, on synthetic
+pieces with known differences (no training)."""
+import json
+from dataclasses import replace
+import math
+
+import numpy as np
+import pytest
+
+from geomlib.experiments.claims.results import load_results, summarize_run
+from geomlib.experiments.claims.pieces import plane_anchors, plane_order, save_pieces as _save, scan_file
+from geomlib.experiments.claims.settings import claims_settings
+
+
+def test_plane_anchors_distinct_and_same():
+    y = np.repeat(np.arange(10), 20)
+    a = plane_anchors(y, 12, 6, seed=3)
+    assert a == plane_anchors(y, 12, 6, seed=3)
+    assert len(a) == 18 and [r["kind"] for r in a].count("same") == 6
+    for r in a:
+        labels = y[r["index"]]
+        assert list(labels) == r["classes"] and len(set(r["index"])) == 3
+        assert len(set(labels)) == (3 if r["kind"] == "distinct" else 1)
+    order = plane_order(a)
+    assert sorted(order) == list(range(18))
+    assert a[order[2]]["kind"] == "same"  # both kinds early in a partial run
+
+
+def _fake_run(tmp_path, shift=0.5, relu_shift=0.0):
+    s = replace(claims_settings("tiny"), n_distinct=6, n_same=4)
+    y = np.repeat(np.arange(10), 5)
+    anchors = plane_anchors(y, s.n_distinct, s.n_same, seed=1)
+    rng = np.random.default_rng(0)
+    models = {"mnist-sigmoid": shift, "mnist-relu": relu_shift}
+    for name, sh in models.items():
+        for e, add in ((0, 0.0), (1, 1.0)):
+            recs = {}
+            for i, a in enumerate(anchors):
+                base = 0.1 * i
+                d = sh * add if a["kind"] == "distinct" else 0.0
+                st = {"contrast": base + d, "pearson": 0.01 * i + d / 2, "spearman": 0.0, "n_classes": 3}
+                recs[i] = {**a, "area": st, "eff": st if i == 0 else None, "stages": {}}
+            _save(recs, scan_file(tmp_path, name, e, s.mlp))
+    meta = {"anchors": {n: anchors for n in models}, "epochs": {n: [0, 1] for n in models},
+            "eff_planes": {n: [0] for n in models}, "data": {"mnist": {"dataset": "fake"}},
+            "accuracy": {"mnist-sigmoid": {"test_acc": 0.9, "test_acc_init": 0.1, "n_train": 10, "n_test": 5},
+                         "mnist-relu": {"test_acc": 0.8, "test_acc_init": 0.1, "n_train": 10, "n_test": 5}}}
+    _save(meta, tmp_path / "meta.pkl")
+    (tmp_path / "wall.log").write_text("2026-01-01T00:00:00Z 12.5\n")
+    return s
+
+
+def test_summary_and_loader_known_differences(tmp_path):
+    s = _fake_run(tmp_path, shift=0.5, relu_shift=0.0)
+    out = summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    rec = json.loads(out.read_text())
+    c = rec["comparisons"]["mnist-sigmoid"]
+    # every distinct-class plane moves by exactly +0.5: the mean and its interval are 0.5
+    assert c["contrast"]["estimate"] == pytest.approx(0.5)
+    assert c["contrast"]["ci_low"] == pytest.approx(0.5) and c["contrast"]["ci_high"] == pytest.approx(0.5)
+    assert c["correlation"]["estimate"] == pytest.approx(0.25)
+    assert c["same_class"]["estimate"] == pytest.approx(0.5)
+    assert c["smooth_vs_relu"]["estimate"] == pytest.approx(0.5)
+    assert math.isnan(c["eff_contrast"]["estimate"])  # one plane only: too few
+    assert rec["comparisons"]["mnist-relu"]["contrast"]["estimate"] == pytest.approx(0.0)
+    assert rec["wall_s"]["total"] == pytest.approx(12.5)
+    res = load_results("tiny", root=tmp_path / "paper")
+    assert res.verdict("mnist-sigmoid", "contrast") == "supported"
+    assert res.verdict("mnist-relu", "contrast") == "supported" or res.verdict("mnist-relu", "contrast") == "inconclusive"
+    assert res.verdict("mnist-sigmoid", "eff_contrast") == "inconclusive"
+    assert res.verdict("barlow", "contrast") == "not tested"
+    t = res.table(["mnist-sigmoid"])
+    assert t.loc[("MNIST MLP, sigmoid", "contrast"), "verdict"] == "supported"
+    assert "+0.50 [+0.50, +0.50]" in res.verdict_lines(["mnist-sigmoid"])
+    assert "0.900" in res.accuracy_line("mnist-sigmoid")
+    assert res.planes["mnist-sigmoid/trained/area_contrast"].shape == (s.n_distinct + s.n_same,)
+    fig = res.plot(["mnist-sigmoid", "mnist-relu"])
+    assert len(fig.axes) == 4
+
+
+def test_loader_missing_returns_none(tmp_path):
+    assert load_results("reduced", root=tmp_path) is None
+
+
+def test_summary_refuses_without_meta(tmp_path):
+    with pytest.raises(FileNotFoundError, match="meta.pkl"):
+        summarize_run("tiny", claims_settings("tiny"), work=tmp_path, out_dir=tmp_path)
+
+
+def test_summary_rows_one_per_claim(tmp_path):
+    from geomlib.experiments.claims.results import PAPER_CLAIMS, summary_rows
+    s = _fake_run(tmp_path, shift=-0.5, relu_shift=0.0)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    rows = summary_rows(res)
+    assert len(rows) == len(PAPER_CLAIMS)
+    by = {r["claim of the paper"]: r for r in rows}
+    # a negative shift is the opposite of the claim: the verdict says so
+    assert by["MNIST MLP: training magnifies area along decision boundaries"]["verdict at this scale"] == "not supported"
+    assert by["MNIST MLP: training magnifies area along decision boundaries"]["mean [95% CI]"] == "-0.50 [-0.50, -0.50]"
+    assert by["ResNet: layer by layer (stages 1-4)"]["verdict at this scale"] == "not tested"
+    assert by["SimCLR: area grows with (probe) entropy"]["verdict at this scale"] == "not tested"
+
+
+def test_no_boundary_at_init_falls_back_to_trained_contrast(tmp_path):
+    from geomlib.experiments.claims.results import summary_rows
+    s = _fake_run(tmp_path, shift=0.5)
+    # make every initial contrast undefined (a network predicting one class everywhere at init)
+    from geomlib.experiments.claims.pieces import load_pieces
+    for name in ("mnist-sigmoid", "mnist-relu"):
+        path = scan_file(tmp_path, name, 0, s.mlp)
+        recs = load_pieces(path)
+        for r in recs.values():
+            r["area"] = {**r["area"], "contrast": float("nan")}
+        _save(recs, path)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    assert res.comparison("mnist-sigmoid", "contrast").n == 0
+    assert res.resolved("mnist-sigmoid", "contrast") == "contrast_trained"
+    c = res.comparison("mnist-sigmoid", "contrast_trained")
+    # trained distinct-class contrasts are 0.1 i + 0.5 over the distinct planes
+    kinds = res.planes["mnist-sigmoid/kind"]
+    expect = np.mean([0.1 * i + 0.5 for i in range(len(kinds)) if kinds[i] == "distinct"])
+    assert c.estimate == pytest.approx(expect)
+    row = {r["claim of the paper"]: r for r in summary_rows(res)}["MNIST MLP: training magnifies area along decision boundaries"]
+    assert "after training" in row["statistic"] and row["verdict at this scale"] == "supported"
+    assert "after training, against 0" in res.verdict_lines(["mnist-sigmoid"])
