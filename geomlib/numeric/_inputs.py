@@ -100,12 +100,24 @@ def flat_fn(f: Callable, in_shape: tuple[int, ...]) -> Callable:
     return g
 
 
+COUPLING = "batch statistics couple the points"
+
+
+class BatchCouplingError(ValueError):
+    """The feature map's output at a point depends on the other points of the batch (training-mode
+    or statistics-free BatchNorm, or anything else the batch-consistency probe catches): per-point
+    Jacobians of such a map are not the geometry of any fixed map, so geomlib refuses it."""
+
+
 def check_eval_mode(f: Callable) -> None:
     """Raise if ``f`` is a module (or a bound method / ``functools.partial`` of one, or has a
-    ``.module`` attribute) whose BatchNorm/Dropout is in training mode.
+    ``.module`` attribute) whose BatchNorm/Dropout is in training mode, or whose BatchNorm keeps no
+    running statistics (``track_running_stats=False``: it normalises with batch statistics even in
+    eval mode).
 
     Training-mode BatchNorm couples the samples of a batch (and updates running statistics),
     so batched Jacobians would be wrong; dropout makes ``f`` random. Call ``model.eval()`` first.
+    Models that couple samples in other ways are caught by :func:`probe_model`.
     """
     for owner in _owner_modules(f):
         _check_module_eval(owner)
@@ -120,22 +132,129 @@ def _owner_modules(f: Callable) -> list[nn.Module]:
 
 def _check_module_eval(owner: nn.Module) -> None:
     for name, m in owner.named_modules():
+        label = f"module {name or type(owner).__name__!r} ({type(m).__name__})"
         if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
-            raise ValueError(
-                f"module {name or type(owner).__name__!r} ({type(m).__name__}) is in training mode: "
-                "call model.eval() before taking Jacobians (batch statistics couple the points)"
-            )
+            raise BatchCouplingError(
+                f"{label} is in training mode: call model.eval() before taking Jacobians ({COUPLING})")
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.running_mean is None or m.running_var is None):
+            raise BatchCouplingError(
+                f"{label} has no running statistics (track_running_stats=False), so it normalises with "
+                f"the statistics of the batch even after model.eval(): give it running statistics "
+                f"(track_running_stats=True, then train or set them) before taking Jacobians ({COUPLING})")
 
 
-def output_dim(f: Callable, xb: torch.Tensor) -> int:
-    """Feature dimension n, from one forward pass on the first point (checks the output too)."""
+def probe_tolerance(dtype: torch.dtype) -> float:
+    """Relative tolerance of the batch-consistency probe: ``8 sqrt(eps)`` of the working dtype
+    (1.2e-7 in float64, 2.8e-3 in float32: batched and single evaluations of an honest model
+    differ by summation order only, and float32 GPU kernels may use TF32)."""
+    return 8.0 * math.sqrt(torch.finfo(dtype).eps)
+
+
+def working_dtype(f: Callable, *tensors) -> torch.dtype:
+    """The least precise floating dtype among ``tensors`` and the parameters of the modules behind
+    ``f``: a float32 model evaluated on float64 points is still accurate to float32 only, and
+    every tolerance (ranks, residuals, conditioning, the probe) follows this dtype."""
+    dts = [t.dtype for t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    for owner in _owner_modules(f):
+        p = next((p for p in owner.parameters() if p.is_floating_point()), None)
+        if p is not None:
+            dts.append(p.dtype)
+    return max(dts, key=lambda dt: torch.finfo(dt).eps) if dts else torch.float64
+
+
+def _companion(xb: torch.Tensor) -> torch.Tensor:
+    """A second point unlike the first for the probe: another point of the batch if one differs,
+    else the first point flipped, else (a constant point) a deterministic perturbation of it."""
+    x0 = xb[0]
+    for cand in (xb[-1], xb[xb.shape[0] // 2]):
+        if not torch.equal(cand, x0):
+            return cand
+    flipped = x0.flatten().flip(0).reshape(x0.shape)
+    if not torch.equal(flipped, x0):
+        return flipped
+    gen = torch.Generator(device="cpu").manual_seed(12345)
+    noise = torch.rand(x0.shape, generator=gen, dtype=torch.float64).to(dtype=x0.dtype, device=x0.device)
+    return x0 + (0.5 + x0.abs().mean()) * (noise - 0.5)
+
+
+def probe_model(f: Callable, xb: torch.Tensor, *, what: str = "f") -> tuple[int, torch.dtype]:
+    """One cheap check per call that ``f`` acts on each sample independently; returns
+    ``(n, dtype)``: the feature dimension and the working dtype (:func:`working_dtype`).
+
+    ``f`` is evaluated (no grad) on the first point alone, on a pair ``[x0, x1]`` and on the
+    reversed pair ``[x1, x0]`` (``x1``: another point of the batch, or a companion made from
+    ``x0``), five samples in all. Each point must get the same output in every batch, up to
+    :func:`probe_tolerance` of the working dtype relative to the outputs' scale; otherwise
+    :class:`BatchCouplingError` (a ValueError) is raised: batch statistics, batch-mixing layers,
+    randomness. Also checks the output shape and finiteness (as :func:`check_outputs`).
+    """
+    check_eval_mode(f)
+    x0 = xb[:1]
     with torch.no_grad():
         try:
-            y = f(xb[:1])
+            y0 = f(x0)
         except RuntimeError as exc:
             _raise_if_mismatched(f, xb, exc)
             raise
-    return check_outputs(y, 1).shape[1]
+        y0 = check_outputs(y0, 1, what=what)
+        x1 = _companion(xb).unsqueeze(0)
+        try:
+            pair = check_outputs(f(torch.cat([x0, x1])), 2, what=what)
+            rev = check_outputs(f(torch.cat([x1, x0])), 2, what=what)
+        except ValueError as exc:
+            if "non-finite" in str(exc):  # the companion left f's domain: nothing to compare
+                return y0.shape[1], working_dtype(f, xb, y0)
+            raise
+    dt = working_dtype(f, xb, y0)
+    scale = max(float(pair.abs().max()), float(y0.abs().max()), torch.finfo(dt).tiny)
+    diff = max(float((pair[0] - y0[0]).abs().max()), float((rev[1] - y0[0]).abs().max()),
+               float((rev[0] - pair[1]).abs().max()))
+    tol = probe_tolerance(dt)
+    if not diff <= tol * scale:
+        raise BatchCouplingError(
+            f"{what}'s output at a point changes with the rest of the batch (relative change "
+            f"{diff / scale:.1e} between the point alone, in a pair and in the reversed pair; tolerance "
+            f"{tol:.1e} for {dt}): geometry needs a map acting on each sample independently. Call "
+            f"model.eval(), use normalisation with running statistics (or per-sample norms such as "
+            f"LayerNorm/GroupNorm) and no batch-mixing or random ops ({COUPLING})")
+    return y0.shape[1], dt
+
+
+class RouteFallbackWarning(UserWarning):
+    """A fast route (forward mode, vmap, closed form, stacked engine) could not run on this model
+    and a slower exact route (reverse mode, per-sample loops, plain autograd) was used instead.
+    Shown once per route and model class."""
+
+
+_NOTED: set = set()
+
+
+def note_fallback(route: str, f: Callable, taken: str, exc: BaseException | None = None) -> None:
+    """Warn once per (route, model class) that ``route`` could not run and ``taken`` ran instead."""
+    owner = _owner_modules(f)
+    cls = type(owner[0]).__name__ if owner else getattr(f, "__qualname__", type(f).__name__)
+    key = (route, taken, cls)
+    if key in _NOTED:
+        return
+    _NOTED.add(key)
+    why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})" if exc is not None else ""
+    warnings.warn(f"geomlib: the {route} route cannot run on {cls}{why}; using {taken} instead "
+                  "(exact, slower). This note is shown once per route and model class.",
+                  RouteFallbackWarning, stacklevel=4)
+
+
+FALLBACK_ERRORS = (NotImplementedError, RuntimeError, TypeError)
+
+
+def fallback_worthy(exc: BaseException) -> bool:
+    """Errors that mean "this route cannot run here" (missing forward-AD or batching rules, vmap
+    in-place restrictions, ops the stacked engine does not know), not "the input is wrong"."""
+    return isinstance(exc, FALLBACK_ERRORS) and not isinstance(exc, ValueError)
+
+
+def output_dim(f: Callable, xb: torch.Tensor) -> int:
+    """Feature dimension n, from the batch-consistency probe (:func:`probe_model`)."""
+    return probe_model(f, xb)[0]
 
 
 def _raise_if_mismatched(f: Callable, xb: torch.Tensor, exc: Exception) -> None:
