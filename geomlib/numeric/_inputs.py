@@ -11,6 +11,7 @@ inferred from ``x.ndim``: 1 = one vector, 2 = a batch of vectors, 3 = one image 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Callable, Sequence
@@ -191,13 +192,21 @@ def probe_model(f: Callable, xb: torch.Tensor, *, what: str = "f") -> tuple[int,
     check_eval_mode(f)
     x0 = xb[:1]
     with torch.no_grad():
+        x1 = _companion(xb).unsqueeze(0)
         try:
             y0 = f(x0)
-        except RuntimeError as exc:
-            _raise_if_mismatched(f, xb, exc)
-            raise
+        except (RuntimeError, ValueError) as exc:
+            if isinstance(exc, RuntimeError):
+                _raise_if_mismatched(f, xb, exc)
+            try:
+                f(torch.cat([x0, x1]))
+            except Exception:  # noqa: BLE001 - fails on two points as well: not a coupling
+                raise exc from None
+            raise BatchCouplingError(
+                f"{what} fails on a batch of one point ({type(exc).__name__}: {str(exc)[:120]}) but runs on "
+                f"two: its output depends on the batch. Call model.eval() and use normalisation with running "
+                f"statistics ({COUPLING})") from exc
         y0 = check_outputs(y0, 1, what=what)
-        x1 = _companion(xb).unsqueeze(0)
         try:
             pair = check_outputs(f(torch.cat([x0, x1])), 2, what=what)
             rev = check_outputs(f(torch.cat([x1, x0])), 2, what=what)
@@ -238,9 +247,16 @@ def note_fallback(route: str, f: Callable, taken: str, exc: BaseException | None
         return
     _NOTED.add(key)
     why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})" if exc is not None else ""
-    warnings.warn(f"geomlib: the {route} route cannot run on {cls}{why}; using {taken} instead "
+    fails = "fails its self-check" if isinstance(exc, RouteCheckFailed) else "cannot run"
+    warnings.warn(f"geomlib: the {route} route {fails} on {cls}{why}; using {taken} instead "
                   "(exact, slower). This note is shown once per route and model class.",
                   RouteFallbackWarning, stacklevel=4)
+
+
+class RouteCheckFailed(RuntimeError):
+    """A fast route ran but failed its cheap self-check against an independent route at one point
+    (e.g. torch's higher-order forward-mode rule of ``native_layer_norm`` is wrong in torch 2.14,
+    so forward-over-forward Hessians of LayerNorm models are silently wrong): the next route runs."""
 
 
 FALLBACK_ERRORS = (NotImplementedError, RuntimeError, TypeError)
@@ -250,6 +266,71 @@ def fallback_worthy(exc: BaseException) -> bool:
     """Errors that mean "this route cannot run here" (missing forward-AD or batching rules, vmap
     in-place restrictions, ops the stacked engine does not know), not "the input is wrong"."""
     return isinstance(exc, FALLBACK_ERRORS) and not isinstance(exc, ValueError)
+
+
+@contextlib.contextmanager
+def decomposed_kernels():
+    """Run fused kernels through their decomposed, fully differentiable forms: scaled dot-product
+    attention on the math backend (the fused CPU/GPU kernels have no forward-mode rule and no
+    double backward) and nn.MultiheadAttention/TransformerEncoderLayer without their inference
+    fast path. Same function, different kernels (results equal up to round-off)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        except (ImportError, RuntimeError):  # pragma: no cover - older torch
+            pass
+        mha = getattr(torch.backends, "mha", None)
+        prev = mha.get_fastpath_enabled() if mha is not None else None
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        try:
+            yield
+        finally:
+            if mha is not None:
+                mha.set_fastpath_enabled(prev)
+
+
+class RouteChain:
+    """Runs one computation by the first route that works, in order, each route first as is and
+    then under :func:`decomposed_kernels`; remembers what worked (for the next chunk) and notes
+    each fallback once (:func:`note_fallback`). ``quiet``: (route, exception type) pairs that are
+    routine and not worth a note (the stacked engine's UnsupportedOp)."""
+
+    def __init__(self, what: str, f: Callable, routes: Sequence[str], quiet=()):
+        self.what, self.f, self.quiet = what, f, tuple(quiet)
+        self.states = [(r, dec) for r in routes for dec in (False, True)]
+        self.i = 0
+
+    @property
+    def route(self) -> str:
+        return self.states[self.i][0]
+
+    def run(self, call: Callable[[str], object]):
+        first, failed = None, []
+        while True:
+            route, dec = self.states[self.i]
+            try:
+                if dec:
+                    with decomposed_kernels():
+                        out = call(route)
+                else:
+                    out = call(route)
+            except Exception as exc:  # noqa: BLE001 - only route failures move on
+                if not fallback_worthy(exc) or self.i + 1 >= len(self.states):
+                    if first is not None and fallback_worthy(exc):
+                        raise first from exc
+                    raise
+                first = first or exc
+                if not any(route == r and isinstance(exc, t) for r, t in self.quiet):
+                    failed.append((route, exc))
+                self.i += 1
+                continue
+            if failed:
+                taken = f"'{route}'" + (" with decomposed attention kernels" if dec else "")
+                note_fallback(f"{self.what} '{failed[0][0]}'", self.f, taken, failed[0][1])
+            return out
 
 
 def output_dim(f: Callable, xb: torch.Tensor) -> int:

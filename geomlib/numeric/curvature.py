@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jacfwd, jacrev, vmap
 
-from ._inputs import as_points, auto_chunk, fallback_worthy, note_fallback, probe_model, prod
+from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, probe_model, prod
 from .jacobian import jacobian_hessian
 from .metric import SingularMetricWarning
 
@@ -194,22 +194,56 @@ def metric_derivatives(metric_fn: Callable, xb: torch.Tensor, chunk_size: int | 
     """``(g, dg, ddg)`` with ``dg[b, m, n, a] = d_a g_mn`` and ``ddg[b, m, n, a, c] = d_c d_a g_mn``.
 
     ``metric_fn``: ``[N, d] -> [N, d, d]`` (acting on points independently); ``xb``: shape=[N, d].
-    Nested forward mode under vmap; if torch.func cannot transform the metric (or the model inside
-    it), plain autograd per point on ``fallback`` (``[d] -> [d, d]``; default: ``metric_fn`` on a
+    Nested forward mode under vmap, checked at the first point against central differences of g
+    and dg (cheap; catches torch's wrong higher-order forward rules, e.g. LayerNorm's); if the
+    check fails or torch.func cannot transform the metric (or the model inside it), plain
+    autograd per point on ``fallback`` (``[d] -> [d, d]``; default: ``metric_fn`` on a
     batch of one), with a one-time :class:`RouteFallbackWarning`.
     """
-    try:
-        return _metric_derivatives_vmap(metric_fn, xb, chunk_size)
-    except Exception as exc:  # noqa: BLE001 - route failures only
-        if not fallback_worthy(exc):
-            raise
-        note_fallback("metric-derivative 'vmap(jacfwd(jacfwd))'", owner if owner is not None else metric_fn,
-                      "per-point plain autograd (reverse mode, nested)", exc)
-        one = fallback if fallback is not None else (lambda z: metric_fn(z.unsqueeze(0))[0])
-        try:
-            return _metric_derivatives_autograd(one, xb)
-        except Exception as exc2:  # noqa: BLE001
-            raise exc from exc2
+    one = fallback if fallback is not None else (lambda z: metric_fn(z.unsqueeze(0))[0])
+    chain = RouteChain("metric-derivative", owner if owner is not None else metric_fn,
+                       ("vmap(jacfwd(jacfwd))", "per-point plain autograd (nested reverse mode)"))
+    def run(route):
+        if not route.startswith("vmap"):
+            out = _metric_derivatives_autograd(one, xb)
+            try:
+                _check_metric_derivatives(lambda z: _metric_derivatives_autograd(one, z), xb, out)
+            except RouteCheckFailed as exc:  # no route left: refuse rather than return a wrong R
+                raise ValueError(
+                    f"{exc}. Plain reverse-mode autograd disagrees too: the model's third derivatives are wrong "
+                    "in this torch build (nn.LayerNorm's are, in torch 2.14), so the Christoffel (metric) route "
+                    "cannot be trusted; use scalar_curvature(route='gauss'), which needs second derivatives only"
+                ) from None
+            return out
+        out = _metric_derivatives_vmap(metric_fn, xb, chunk_size)
+        _check_metric_derivatives(lambda z: _metric_derivatives_vmap(metric_fn, z, chunk_size), xb, out)
+        return out
+
+    return chain.run(run)
+
+
+def _check_metric_derivatives(derivs, xb, out):
+    """Central differences of g and dg along one random direction at the first point (two more
+    points through the same route) against dg and ddg: catches wrong higher-order forward-mode
+    rules (LayerNorm in torch 2.14), which are O(1) wrong. Step ``eps^(1/3) (1 + |x|)``, tolerance
+    ``1e-4`` relative in float64 (``3e-2`` in float32): truncation and round-off stay far below."""
+    g, dg, ddg = out
+    eps = torch.finfo(g.dtype).eps
+    gen = torch.Generator(device="cpu").manual_seed(20302)
+    w = torch.randn(xb.shape[-1], generator=gen, dtype=torch.float64).to(xb)
+    w = w / w.norm()
+    x0 = xb[0]
+    h = eps ** (1 / 3) * (1 + float(x0.abs().max()))
+    gp, dgp, _ = derivs(torch.stack([x0 + h * w, x0 - h * w]))
+    tol = 1e-4 if g.dtype == torch.float64 else 3e-2
+    for name, fd, an, ref in (("dg", (gp[0] - gp[1]) / (2 * h), dg[0] @ w, dg[0]),
+                              ("ddg", (dgp[0] - dgp[1]) / (2 * h), ddg[0] @ w, ddg[0])):
+        scale = float(an.abs().max().clamp_min(ref.abs().max() * 1e-3)) + torch.finfo(g.dtype).tiny
+        err = float((fd - an).abs().max())
+        if not err <= tol * scale:
+            raise RouteCheckFailed(f"metric derivative {name} disagrees with central differences at the first point "
+                                   f"(relative {err / scale:.1e} > {tol:.0e}); an op's higher-order derivative rule "
+                                   "is wrong in this torch build (e.g. layer_norm)")
 
 
 def _metric_derivatives_vmap(metric_fn: Callable, xb: torch.Tensor, chunk_size: int | None = None):

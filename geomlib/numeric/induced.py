@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
-from ._inputs import as_points, auto_chunk, fallback_worthy, note_fallback, probe_model
+from ._inputs import RouteChain, as_points, auto_chunk, probe_model
 from .jacobian import closed_form_supported, jacobian_chunks
 from .linops import SequentialJacobian, gram_of_tangents
 from .metric import _warn_singular, logdet_and_rank
@@ -122,7 +122,7 @@ def induced_metric(f: Callable, x, V, *, normalize: bool = True, chunk_size: int
     return G[0] if single else G
 
 
-_NEXT = {"stacked": "jvp", "jvp": "jacobian", "closed": "jacobian"}
+_CHAINS = {"closed": ("closed", "jacobian"), "stacked": ("stacked", "jvp", "jacobian"), "jvp": ("jvp", "jacobian")}
 
 
 def _induced(f, x, V, normalize, chunk_size, mode, in_shape):
@@ -140,25 +140,14 @@ def _induced(f, x, V, normalize, chunk_size, mode, in_shape):
     N = xb.shape[0]
     step = auto_chunk(chunk_size, (k + 1) * (n + xb[0].numel()) * 4, N)
     out = torch.empty(N, k, k, dtype=torch.float64, device=xb.device)
+    chain = RouteChain("induced-metric", f, _CHAINS[route], quiet=(("stacked", UnsupportedOp),))
     for s in range(0, N, step):
         xc = xb[s:s + step]
         Vc = V if shared else V[:, s:s + step]
-        first_exc = None
-        while True:
-            try:
-                G = _chunk_gram(f, xc, Vc, shared, route, normalize, in_shape, n)
-                break
-            except Exception as exc:  # noqa: BLE001 - route failures only
-                if mode == "stacked" and isinstance(exc, UnsupportedOp):
-                    raise
-                if not fallback_worthy(exc) or route not in _NEXT:
-                    if first_exc is not None:
-                        raise first_exc from exc
-                    raise
-                first_exc = first_exc or exc
-                if not (route == "stacked" and isinstance(exc, UnsupportedOp)):  # that one is routine
-                    note_fallback(f"induced-metric '{route}'", f, f"'{_NEXT[route]}'", exc)
-                route = _NEXT[route]
+        if mode == "stacked":  # asked for explicitly: no fallback
+            G = _chunk_gram(f, xc, Vc, shared, "stacked", normalize, in_shape, n)
+        else:
+            G = chain.run(lambda r: _chunk_gram(f, xc, Vc, shared, r, normalize, in_shape, n))
         out[s:s + step] = 0.5 * (G + G.transpose(-1, -2))
     bad = ~torch.isfinite(out).reshape(N, -1).all(dim=1)
     if bad.any():

@@ -16,7 +16,8 @@ batch-consistency probe refuses maps that couple samples, see :func:`._inputs.pr
 Fallbacks: when a fast route cannot run on a model (no forward-mode rule, e.g. fused attention
 kernels; vmap cannot batch an op, e.g. writing into a preallocated buffer), the next exact route
 runs and a :class:`RouteFallbackWarning` says so once per route and model class:
-``closed -> fwd/rev -> rev -> rev-loop`` where ``"rev-loop"`` is plain reverse-mode autograd
+``closed -> fwd/rev -> rev -> rev-loop``, each route first as is, then with fused kernels
+decomposed (attention on the math backend, no inference fast path), where ``"rev-loop"`` is plain reverse-mode autograd
 without vmap (n backward passes over the whole batch: samples are independent, so the gradient of
 the batch sum of feature j holds every point's row j). Hessians: nested torch.func under vmap,
 else plain autograd (reverse over reverse, n (d + 1) backward passes over the batch).
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, jvp, vjp, vmap
 
-from ._inputs import as_points, auto_chunk, fallback_worthy, flat_fn, note_fallback, probe_model, prod
+from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, flat_fn, probe_model, probe_tolerance, prod
 
 MODES = ("auto", "fwd", "rev", "closed")
 
@@ -123,7 +124,8 @@ def _pick_mode(f, mode: str, n: int, d: int) -> str:
     return mode
 
 
-_NEXT = {"closed": "rev", "fwd": "rev", "rev": "rev-loop"}
+_CHAINS = {"closed": ("closed", "rev", "rev-loop"), "fwd": ("fwd", "rev", "rev-loop"),
+           "rev": ("rev", "rev-loop"), "rev-loop": ("rev-loop",)}
 
 
 def _jac_route(route, f, g, xc, n, d, in_shape, tangent_chunk):
@@ -152,21 +154,10 @@ def jacobian_chunks(f: Callable, xb: torch.Tensor, in_shape, *, mode="auto", chu
     ntan = d if route == "fwd" else n
     per_point = n * d if route == "closed" else ntan * (n + d)
     step = auto_chunk(chunk_size, per_point, xb.shape[0])
+    chain = RouteChain("Jacobian", f, _CHAINS[route])
     for s in range(0, xb.shape[0], step):
         xc = xb[s:s + step]
-        first_exc = None
-        while True:
-            try:
-                J = _jac_route(route, f, g, xc, n, d, in_shape, tangent_chunk)
-                break
-            except Exception as exc:  # noqa: BLE001 - only route failures fall back, see below
-                if not fallback_worthy(exc) or route not in _NEXT:
-                    if first_exc is not None:
-                        raise first_exc from exc
-                    raise
-                first_exc = first_exc or exc
-                note_fallback(f"Jacobian '{route}'", f, f"'{_NEXT[route]}'", exc)
-                route = _NEXT[route]
+        J = chain.run(lambda r: _jac_route(r, f, g, xc, n, d, in_shape, tangent_chunk))
         J = J.detach()
         bad = ~torch.isfinite(J.reshape(J.shape[0], -1).sum(dim=1))  # one pass; NaN/inf propagate
         if bad.any():
@@ -198,11 +189,36 @@ def jacobian(f: Callable, x, *, mode: str = "auto", chunk_size: int | None = Non
     return J[0] if single else J
 
 
-def _hessian_vmap(f, xb, in_shape, n, d, step):
+def _check_second_order(f, xb, in_shape, H, tol, what):
+    """``sum_j u_j H_j v`` at the first point against forward-over-reverse (jvp of a vjp), for one
+    random ``u, v``: O(1) passes. Raises :class:`RouteCheckFailed` on disagreement."""
+    n, d = H.shape[1], H.shape[-1]
+    gen = torch.Generator(device="cpu").manual_seed(20301)
+    u = torch.randn(n, generator=gen, dtype=torch.float64).to(H)
+    v = torch.randn(d, generator=gen, dtype=torch.float64).to(H)
+
+    def one(z):
+        return f(z.reshape(1, *in_shape)).reshape(-1)
+
+    def pulled(z):
+        return vjp(one, z)[1](u)[0]
+
+    x0 = xb[0].reshape(-1)
+    ref = jvp(pulled, (x0,), (v,))[1].detach()
+    got = torch.einsum("j,jab,b->a", u, H[0], v)
+    scale = float(u.norm() * v.norm() * H[0].flatten(1).norm(dim=1).max()) + torch.finfo(H.dtype).tiny
+    err = float((got - ref).norm())
+    if not err <= tol * scale:
+        raise RouteCheckFailed(f"{what} second derivatives disagree with forward-over-reverse at the first point "
+                               f"(relative {err / scale:.1e} > {tol:.1e}); an op's higher-order forward-mode "
+                               "rule is wrong in this torch build (e.g. layer_norm)")
+
+
+def _hessian_vmap(f, xb, in_shape, n, d, step, inner=None):
     def one(xp):
         return f(xp.reshape(1, *in_shape)).reshape(-1)
 
-    inner = jacfwd if d <= n else jacrev
+    inner = inner or (jacfwd if d <= n else jacrev)
 
     def jac_aux(xp):
         J = inner(one)(xp)
@@ -253,23 +269,29 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
     Returns ``J`` shape=[N, n, d] and ``H`` shape=[N, n, d, d] with
     ``H[b, j, mu, nu] = d^2 Phi_j / dx_mu dx_nu`` (symmetric in mu, nu). For one point the
     leading N is dropped. Cost ~ d (d + 1) / 2 + d forward-pass equivalents per point when d <= n.
-    Models torch.func cannot transform (no forward-mode rule, vmap-incompatible in-place writes)
-    fall back to plain autograd, reverse over reverse (:class:`RouteFallbackWarning`, once).
+    Each result is checked at the first point against forward-over-reverse along one random
+    direction (O(1) passes): torch's second-order forward rules are not all right (LayerNorm's is
+    wrong in torch 2.14), and a failed check moves on to vmapped forward-over-reverse (n VJPs per
+    point). Models torch.func cannot transform (no forward-mode rule, vmap-incompatible in-place
+    writes) fall back to plain autograd, reverse over reverse. Each fallback is noted once per
+    route and model class (:class:`RouteFallbackWarning`).
     """
     xb, single, in_shape = as_points(x, in_shape)
-    n = probe_model(f, xb)[0]
+    n, wdt = probe_model(f, xb)
     d = prod(in_shape)
     step = auto_chunk(chunk_size, n * d * (d + 1) * 4, xb.shape[0])
-    try:
-        J, H = _hessian_vmap(f, xb, in_shape, n, d, step)
-    except Exception as exc:  # noqa: BLE001 - route failures only
-        if not fallback_worthy(exc):
-            raise
-        note_fallback("Hessian 'vmap(jacfwd)'", f, "plain autograd (reverse over reverse)", exc)
-        try:
-            J, H = _hessian_autograd(flat_fn(f, in_shape), xb, in_shape, n, d, step)
-        except Exception as exc2:  # noqa: BLE001
-            raise exc from exc2
+    routes = ("forward over forward", "forward over reverse") if d <= n else ("forward over reverse",)
+    chain = RouteChain("Hessian", f, (*routes, "plain autograd (reverse over reverse)"))
+    tol = probe_tolerance(wdt)
+
+    def run(route):
+        if route.startswith("plain"):
+            return _hessian_autograd(flat_fn(f, in_shape), xb, in_shape, n, d, step)
+        J, H = _hessian_vmap(f, xb, in_shape, n, d, step, inner=jacfwd if route == "forward over forward" else jacrev)
+        _check_second_order(f, xb, in_shape, H, tol, f"vmap({route})")
+        return J, H
+
+    J, H = chain.run(run)
     bad = ~(torch.isfinite(J).flatten(1).all(1) & torch.isfinite(H).flatten(1).all(1))
     if bad.any():
         raise ValueError(f"Jacobian or Hessian has non-finite entries at {int(bad.sum())} point(s), "

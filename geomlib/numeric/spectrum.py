@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._inputs import as_points, auto_chunk, fallback_worthy, note_fallback, probe_model, prod
+from ._inputs import RouteChain, as_points, auto_chunk, probe_model, prod
 from .jacobian import jacobian_chunks
 from .lanczos import lanczos_topk
 from .linops import jacobian_operator
@@ -95,6 +95,12 @@ def _topk_from_eigs(lam: torch.Tensor, k: int, threshold: float, rtol: float):
     return torch.where(keep, log10s, torch.zeros_like(log10s)).sum(-1), rank_used
 
 
+def _lanczos_chunk(f, xc, d, kk, normalize, op_mode, lanczos_rtol, wdt):
+    op = jacobian_operator(f, xc, normalize=normalize, mode=op_mode)
+    return lanczos_topk(op.gram, xc.shape[0], d, kk, dtype=torch.float64, device=xc.device, rtol=lanczos_rtol,
+                        op_dtype=xc.dtype, precision=wdt, matvec_rows=getattr(op, "gram_rows", None))
+
+
 def _pick_method(method: str, k: int, n: int, d: int) -> str:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -145,19 +151,13 @@ def effective_log10_volume(f: Callable, x, k: int, *, threshold: float = -math.i
         dense_mode = mode if mode in ("fwd", "rev") else "auto"
         m_est = 2 * kk + 64
         step = auto_chunk(chunk_size, m_est * d + 4 * n, N, budget=2**25)
+        chain = RouteChain("effective-volume", f, ("Lanczos (matrix-free J v)", "dense Gram eigvalsh"))
         for s in range(0, N, step):
             xc = xb[s:s + step]
-            try:
-                op = jacobian_operator(f, xc, normalize=normalize, mode=op_mode)
-                theta, ok = lanczos_topk(op.gram, xc.shape[0], d, kk, dtype=torch.float64, device=xb.device,
-                                         rtol=lanczos_rtol, op_dtype=xb.dtype, precision=wdt,
-                                         matvec_rows=getattr(op, "gram_rows", None))
-            except Exception as exc:  # noqa: BLE001 - no J v for this model: dense route
-                if not fallback_worthy(exc):
-                    raise
-                note_fallback("Lanczos (matrix-free J v)", f, "the dense Gram route", exc)
-                theta = torch.zeros(xc.shape[0], kk, dtype=torch.float64, device=xb.device)
-                ok = torch.zeros(xc.shape[0], dtype=torch.bool, device=xb.device)
+            theta, ok = chain.run(lambda r: _lanczos_chunk(f, xc, d, kk, normalize, op_mode, lanczos_rtol, wdt)
+                                  if r.startswith("Lanczos") else (
+                                      torch.zeros(xc.shape[0], kk, dtype=torch.float64, device=xb.device),
+                                      torch.zeros(xc.shape[0], dtype=torch.bool, device=xb.device)))
             if not bool(ok.all()):  # not converged, or in doubt: redo those points densely
                 bad = (~ok).nonzero().flatten()
                 J = torch.cat([Jc for _, Jc in jacobian_chunks(f, xc[bad], in_shape, mode=dense_mode, n=n)])
