@@ -138,3 +138,48 @@ def randomize_bn(model, gen=None):
                 m.weight.uniform_(0.5, 1.5, generator=gen)
                 m.bias.uniform_(-0.3, 0.3, generator=gen)
     return model
+
+
+def christoffel_curvature_autograd(metric_one, X):
+    """R at each point by the Christoffel route, derivatives by nested
+    torch.autograd.functional.jacobian (reverse mode, per point) and the textbook contractions
+    written out with einsum (faster than :func:`christoffel_scalar_curvature_loop` for d > 3)::
+
+        Gamma^a_mn = 1/2 g^ab (d_m g_bn + d_n g_bm - d_b g_mn)
+        R_bn = d_a Gamma^a_nb - d_n Gamma^a_ab + Gamma^a_al Gamma^l_nb - Gamma^a_nl Gamma^l_ab
+        R = g^bn R_bn
+    """
+    af = torch.autograd.functional
+    Rs = []
+    for x in X:
+        def gamma(z):
+            g = metric_one(z)
+            dg = af.jacobian(metric_one, z, create_graph=True)  # dg[m, n, b] = d_b g_mn
+            first = 0.5 * (dg.permute(0, 2, 1) + dg - dg.permute(2, 0, 1))  # [b, m, n]: (d_m g_bn + d_n g_bm - d_b g_mn)/2
+            return torch.einsum("ab,bmn->amn", torch.linalg.inv(g), first)
+
+        G = gamma(x)
+        dG = af.jacobian(gamma, x)  # dG[a, m, n, l] = d_l Gamma^a_mn
+        gi = torch.linalg.inv(metric_one(x))
+        Ric = (torch.einsum("anba->bn", dG) - torch.einsum("aabn->bn", dG)
+               + torch.einsum("aal,lnb->bn", G, G) - torch.einsum("anl,lab->bn", G, G))
+        Rs.append(torch.einsum("bn,bn->", gi, Ric).detach())
+    return torch.stack(Rs)
+
+
+def gauss_curvature_projector(J, H):
+    """R from the Gauss equation with the normal projector, per point (no orthonormal frames)::
+
+        g = J^T J,  P = I - J g^{-1} J^T,  II_ab = P H[:, a, b] (a vector in R^n)
+        R = g^{ac} g^{bd} (<II_ac, II_bd> - <II_ad, II_bc>)
+
+    ``J`` [N, n, d], ``H`` [N, n, d, d] of the (already normalised) map."""
+    out = []
+    for Jp, Hp in zip(J, H):
+        g = Jp.T @ Jp
+        gi = torch.linalg.inv(g)
+        P = torch.eye(Jp.shape[0], dtype=Jp.dtype, device=Jp.device) - Jp @ gi @ Jp.T
+        II = torch.einsum("ij,jab->iab", P, Hp)
+        R = (torch.einsum("ac,bd,iac,ibd->", gi, gi, II, II) - torch.einsum("ac,bd,iad,ibc->", gi, gi, II, II))
+        out.append(R)
+    return torch.stack(out)

@@ -1,11 +1,14 @@
 """Pullback geometry of PyTorch models on input space (SPEC §2, §3 T2, §4.3; issue 4).
 
 Feature maps ``f`` take ``[B, *in_shape]`` and return ``[B, n]`` (eval-mode modules or functions
-acting on each sample independently). Points ``x`` are ``[*in_shape]`` or ``[N, *in_shape]``;
+acting on each sample independently; a cheap batch-consistency probe refuses maps that couple the
+samples of a batch with :class:`BatchCouplingError`). Fast routes that cannot run on a model fall
+back to exact slower ones with a one-time :class:`RouteFallbackWarning`. Points ``x`` are ``[*in_shape]`` or ``[N, *in_shape]``;
 results carry the leading N (none for one point). float64 recommended (the dtype of x is used).
 Metric ``g = J^T J / n`` (``normalize=True``); log volumes are natural logs of sqrt(det), except
 :func:`effective_log10_volume` (log10, the authors' quantity). Curvature: standard R (unit 2-sphere +2).
 """
+from ._inputs import BatchCouplingError, RouteFallbackWarning
 from ._inputs import quiet_forward_ad as _quiet_forward_ad
 from .authors import authors_curvature, authors_curvature_from_metric, authors_shallow_curvature_2d
 from .curvature import (IllConditionedMetricError, gauss_scalar_curvature, pullback_metric_fn,
@@ -30,6 +33,7 @@ __all__ = [
     "shallow_curvature", "shallow_curvature_2d", "ACTIVATIONS",
     "Grid2D", "Line", "Plane",
     "SingularMetricWarning", "RankCapWarning", "DomainWarning", "IllConditionedMetricError",
+    "BatchCouplingError", "RouteFallbackWarning",
 ]
 
 _quiet_forward_ad()  # torch's first jvp would print a FutureWarning of its own

@@ -19,24 +19,28 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._inputs import as_points, check_eval_mode
-from .curvature import MAX_COND, _conditioning, _ricci_scalar, metric_derivatives, pullback_metric_fn
+from ._inputs import as_points, probe_model
+from .curvature import (_conditioning, _pullback_metric_autograd, _ricci_scalar, default_max_cond,
+                        metric_derivatives, pullback_metric_fn)
 from .shallow import shallow_curvature_2d
 
 
 def authors_curvature(f: Callable, x, *, normalize: bool = True, chunk_size: int | None = None,
-                      in_shape: Sequence[int] | None = None, max_cond: float = MAX_COND,
+                      in_shape: Sequence[int] | None = None, max_cond: float | None = None,
                       on_singular: str = "raise") -> torch.Tensor:
     """The authors' autograd curvature pattern (flipped Gamma-Gamma signs, pinv) of the pullback
     metric of ``f``, shape=[N]. Shallow nets: ``3 R``; deeper nets: not a multiple of R.
 
     Arguments as :func:`geomlib.numeric.scalar_curvature`; nested autodiff (third derivatives).
-    We still refuse ill-conditioned metrics (they silently pseudo-invert).
+    We still refuse ill-conditioned metrics (they silently pseudo-invert); the default ``max_cond``
+    follows the working dtype as in :func:`geomlib.numeric.scalar_curvature`.
     """
     xb, single, in_shape = as_points(x, in_shape)
-    check_eval_mode(f)
+    wdt = probe_model(f, xb)[1]
+    max_cond = default_max_cond(wdt) if max_cond is None else max_cond
     g, dg, ddg = metric_derivatives(pullback_metric_fn(f, in_shape, normalize=normalize),
-                                    xb.reshape(xb.shape[0], -1), chunk_size)
+                                    xb.reshape(xb.shape[0], -1), chunk_size,
+                                    fallback=_pullback_metric_autograd(f, in_shape, normalize), owner=f)
     g = 0.5 * (g + g.transpose(-1, -2))
     good = _conditioning(g, max_cond, on_singular, "authors_curvature")
     R = torch.full((xb.shape[0],), math.nan, dtype=g.dtype, device=g.device)

@@ -14,7 +14,14 @@ Routes (``mode``):
   into one batch of (1 + k) B samples, one forward pass (~1 + k forward-pass equivalents);
 - ``"jvp"``: generic ``torch.func.jvp`` vmapped over the k tangents (any torch.func-compatible f).
 ``"auto"``: ``"closed"`` if it applies, else ``"stacked"``, falling back to ``"jvp"`` if the
-model uses an op the stacked engine does not support.
+model uses an op the stacked engine does not support, and to ``"jacobian"`` (the full Jacobian
+by reverse mode, :func:`geomlib.numeric.jacobian` and its own fallbacks, then ``J V``) if
+forward mode cannot run (e.g. fused attention kernels have no forward-mode rule). Fallbacks
+other than stacked -> jvp are noted once per route and model class (:class:`RouteFallbackWarning`).
+
+Precision: the tangents come from the model in its dtype; ``G`` and its log-determinant are
+formed in float64, and the rank cut-off follows the working dtype (``k eps``: 2.2e-16 k in float64,
+1.2e-7 k in float32). A float32 model's log area element is accurate to ~1e-7 cond(G).
 """
 from __future__ import annotations
 
@@ -24,11 +31,11 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
-from ._inputs import as_points, auto_chunk, check_eval_mode, output_dim
-from .jacobian import closed_form_supported
-from .linops import SequentialJacobian
-from .stacked import UnsupportedOp, stacked_jvp
+from ._inputs import RouteChain, as_points, auto_chunk, probe_model
+from .jacobian import closed_form_supported, jacobian_chunks
+from .linops import SequentialJacobian, gram_of_tangents
 from .metric import _warn_singular, logdet_and_rank
+from .stacked import UnsupportedOp, stacked_jvp
 
 MODES = ("auto", "closed", "stacked", "jvp")
 
@@ -62,30 +69,22 @@ def _check_directions(V, xb: torch.Tensor, in_shape: tuple, single: bool) -> tup
     return V, shared
 
 
-def _chunk_gram(f, xc, Vc, shared, route, normalize):
-    """Induced metric at the chunk, shape=[B, k, k]."""
+def _chunk_gram(f, xc, Vc, shared, route, normalize, in_shape, n):
+    """Induced metric at the chunk, shape=[B, k, k] (float64)."""
     if route == "closed":
         op = SequentialJacobian(f, xc, normalize)
         if shared:
-            return op.induced_gram_shared(Vc)
+            return op.induced_gram_shared(Vc).double()
         T = op.jvp(Vc)
+    elif route == "jacobian":
+        J = torch.cat([Jc for _, Jc in jacobian_chunks(f, xc, in_shape, mode="rev", n=n)]).double()
+        Vf = Vc.reshape(Vc.shape[0], -1).double() if shared else Vc.reshape(Vc.shape[0], Vc.shape[1], -1).double()
+        T = (J @ Vf.T).permute(2, 0, 1) if shared else torch.einsum("bnd,kbd->kbn", J, Vf)
+        if normalize:
+            T = T / math.sqrt(n)
     else:
         T = _tangent_outputs(f, xc, Vc, shared, route, normalize)
-    return gram_of_tangents(T)
-
-
-def gram_of_tangents(T: torch.Tensor) -> torch.Tensor:
-    """``G[b, a, c] = T[a, b] . T[c, b]`` for T shape=[k, B, n] -> [B, k, k] (row dot products for
-    small k: no transposed copies of T)."""
-    k = T.shape[0]
-    if k > 4:
-        return torch.einsum("abj,cbj->bac", T, T)
-    G = T.new_empty(T.shape[1], k, k)
-    for a in range(k):
-        for c in range(a, k):
-            G[:, a, c] = torch.linalg.vecdot(T[a], T[c])
-            G[:, c, a] = G[:, a, c]
-    return G
+    return gram_of_tangents(T.double())
 
 
 def _tangent_outputs(f, xc, Vc, shared, route, normalize):
@@ -115,37 +114,46 @@ def induced_metric(f: Callable, x, V, *, normalize: bool = True, chunk_size: int
     ``V``: k directions, shape=[k, *in_shape] (shared by all points, e.g. ``Plane.directions``,
     ``Line.direction``) or [N, k, *in_shape]. Cost: k JVPs per point (see module docstring).
     ``normalize``: divide by the width n (``J~ = J / sqrt(n)``), as :func:`pullback_metric`.
+    ``f`` is probed once for batch coupling (:class:`BatchCouplingError`). Returned in the dtype
+    of ``x`` (computed in float64, see the module docstring for float32 accuracy).
     """
+    G, single, _, xdt = _induced(f, x, V, normalize, chunk_size, mode, in_shape)
+    G = G.to(xdt)
+    return G[0] if single else G
+
+
+_CHAINS = {"closed": ("closed", "jacobian"), "stacked": ("stacked", "jvp", "jacobian"), "jvp": ("jvp", "jacobian")}
+
+
+def _induced(f, x, V, normalize, chunk_size, mode, in_shape):
+    """``(G float64 [N, k, k], single, working dtype, dtype of x)``."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     xb, single, in_shape = as_points(x, in_shape)
     V, shared = _check_directions(V, xb, in_shape, single)
-    check_eval_mode(f)
+    n, wdt = probe_model(f, xb)
     closed = closed_form_supported(f)
     if mode == "closed" and not closed:
         raise ValueError("mode='closed' needs an nn.Sequential of Linear layers and elementwise activations")
     route = "closed" if (mode in ("auto", "closed") and closed) else ("stacked" if mode in ("auto", "stacked") else "jvp")
     k = V.shape[0]
-    n = output_dim(f, xb)
     N = xb.shape[0]
     step = auto_chunk(chunk_size, (k + 1) * (n + xb[0].numel()) * 4, N)
-    out = torch.empty(N, k, k, dtype=xb.dtype, device=xb.device)
+    out = torch.empty(N, k, k, dtype=torch.float64, device=xb.device)
+    chain = RouteChain("induced-metric", f, _CHAINS[route], quiet=(("stacked", UnsupportedOp),))
     for s in range(0, N, step):
         xc = xb[s:s + step]
         Vc = V if shared else V[:, s:s + step]
-        try:
-            G = _chunk_gram(f, xc, Vc, shared, route, normalize)
-        except UnsupportedOp:
-            if mode == "stacked":
-                raise
-            route = "jvp"  # an op the stacked engine cannot split: generic forward mode
-            G = _chunk_gram(f, xc, Vc, shared, route, normalize)
+        if mode == "stacked":  # asked for explicitly: no fallback
+            G = _chunk_gram(f, xc, Vc, shared, "stacked", normalize, in_shape, n)
+        else:
+            G = chain.run(lambda r: _chunk_gram(f, xc, Vc, shared, r, normalize, in_shape, n))
         out[s:s + step] = 0.5 * (G + G.transpose(-1, -2))
     bad = ~torch.isfinite(out).reshape(N, -1).all(dim=1)
     if bad.any():
         raise ValueError(f"J v is not finite at {int(bad.sum())} point(s), first index {int(bad.nonzero()[0])}: "
                          "f or its derivative is not finite there")
-    return out[0] if single else out
+    return out, single, wdt, xb.dtype
 
 
 def induced_log_volume(f: Callable, x, V, *, normalize: bool = True, chunk_size: int | None = None,
@@ -158,9 +166,9 @@ def induced_log_volume(f: Callable, x, V, *, normalize: bool = True, chunk_size:
     crushed to lower dimension there); finite wherever ``J~ V`` has full column rank, even when
     g itself is singular (n < d). Arguments as :func:`induced_metric`.
     """
-    G = induced_metric(f, x, V, normalize=normalize, chunk_size=chunk_size, mode=mode, in_shape=in_shape)
-    Gb = G.unsqueeze(0) if G.ndim == 2 else G
-    ld, rank = logdet_and_rank(Gb, rtol)
-    _warn_singular(rank, Gb.shape[-1], "induced_log_volume")
-    ld = 0.5 * ld
-    return ld[0] if G.ndim == 2 else ld
+    G, single, wdt, xdt = _induced(f, x, V, normalize, chunk_size, mode, in_shape)
+    rt = G.shape[-1] * torch.finfo(wdt).eps if rtol is None else float(rtol)
+    ld, rank = logdet_and_rank(G, rt)
+    _warn_singular(rank, G.shape[-1], "induced_log_volume")
+    ld = (0.5 * ld).to(xdt)
+    return ld[0] if single else ld

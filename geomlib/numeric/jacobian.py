@@ -10,7 +10,17 @@ Routes (``mode``):
 - ``"closed"``: closed form for ``nn.Sequential`` stacks of Linear layers and elementwise
   activations (``J = D_L W_L ... D_1 W_1``, D the activation derivatives): no autodiff over the
   first layer's inputs, ~ the cost of writing J. Chosen by ``"auto"`` whenever it applies.
-The batched routes require ``f`` to act on each sample independently (eval-mode modules).
+The batched routes require ``f`` to act on each sample independently (eval-mode modules; a
+batch-consistency probe refuses maps that couple samples, see :func:`._inputs.probe_model`).
+
+Fallbacks: when a fast route cannot run on a model (no forward-mode rule, e.g. fused attention
+kernels; vmap cannot batch an op, e.g. writing into a preallocated buffer), the next exact route
+runs and a :class:`RouteFallbackWarning` says so once per route and model class:
+``closed -> fwd/rev -> rev -> rev-loop``, each route first as is, then with fused kernels
+decomposed (attention on the math backend, no inference fast path), where ``"rev-loop"`` is plain reverse-mode autograd
+without vmap (n backward passes over the whole batch: samples are independent, so the gradient of
+the batch sum of feature j holds every point's row j). Hessians: nested torch.func under vmap,
+else plain autograd (reverse over reverse, n (d + 1) backward passes over the batch).
 """
 from __future__ import annotations
 
@@ -21,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, jvp, vjp, vmap
 
-from ._inputs import as_points, auto_chunk, check_eval_mode, flat_fn, output_dim, prod
+from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, flat_fn, probe_model, probe_tolerance, prod
 
 MODES = ("auto", "fwd", "rev", "closed")
 
@@ -90,6 +100,18 @@ def _jac_rev(f, xb, n, d, tangent_chunk):
     return out.reshape(n, xb.shape[0], d).permute(1, 0, 2)
 
 
+def _jac_rev_loop(f, xb, n, d):
+    """``J`` by plain reverse-mode autograd, no vmap: one backward pass over the whole batch per
+    feature (the batch sum's gradient holds every point's row, samples being independent)."""
+    with torch.enable_grad():
+        x = xb.detach().requires_grad_(True)
+        y = f(x)
+        rows = [torch.autograd.grad(y[:, j].sum(), x, retain_graph=j < n - 1, allow_unused=True)[0]
+                for j in range(n)]
+    rows = [torch.zeros_like(x) if r is None else r for r in rows]
+    return torch.stack([r.reshape(x.shape[0], d) for r in rows], dim=1)
+
+
 def _pick_mode(f, mode: str, n: int, d: int) -> str:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -102,27 +124,40 @@ def _pick_mode(f, mode: str, n: int, d: int) -> str:
     return mode
 
 
+_CHAINS = {"closed": ("closed", "rev", "rev-loop"), "fwd": ("fwd", "rev", "rev-loop"),
+           "rev": ("rev", "rev-loop"), "rev-loop": ("rev-loop",)}
+
+
+def _jac_route(route, f, g, xc, n, d, in_shape, tangent_chunk):
+    with torch.enable_grad() if route == "rev" else contextlib.nullcontext():
+        if route == "closed":
+            with torch.no_grad():
+                return sequential_forward_jacobian(f, xc)[1]
+        if route == "fwd":
+            return _jac_fwd(g, xc, d, in_shape, tangent_chunk)
+        if route == "rev":
+            return _jac_rev(g, xc, n, d, tangent_chunk)
+        return _jac_rev_loop(g, xc, n, d)
+
+
 def jacobian_chunks(f: Callable, xb: torch.Tensor, in_shape, *, mode="auto", chunk_size=None,
-                    tangent_chunk=None):
-    """Yield ``(start, J_chunk)`` with ``J_chunk`` shape=[B, n, d] over point chunks of ``xb``."""
-    check_eval_mode(f)
+                    tangent_chunk=None, n: int | None = None):
+    """Yield ``(start, J_chunk)`` with ``J_chunk`` shape=[B, n, d] over point chunks of ``xb``.
+
+    Probes ``f`` once (batch consistency, output shape) unless ``n`` is given by a caller that
+    already did; falls back route by route (see the module docstring)."""
+    if n is None:
+        n = probe_model(f, xb)[0]
     d = prod(in_shape)
-    n = output_dim(f, xb)
     route = _pick_mode(f, mode, n, d)
     g = flat_fn(f, in_shape)
     ntan = d if route == "fwd" else n
     per_point = n * d if route == "closed" else ntan * (n + d)
     step = auto_chunk(chunk_size, per_point, xb.shape[0])
+    chain = RouteChain("Jacobian", f, _CHAINS[route])
     for s in range(0, xb.shape[0], step):
         xc = xb[s:s + step]
-        with torch.enable_grad() if route == "rev" else contextlib.nullcontext():
-            if route == "closed":
-                with torch.no_grad():
-                    J = sequential_forward_jacobian(f, xc)[1]
-            elif route == "fwd":
-                J = _jac_fwd(g, xc, d, in_shape, tangent_chunk)
-            else:
-                J = _jac_rev(g, xc, n, d, tangent_chunk)
+        J = chain.run(lambda r: _jac_route(r, f, g, xc, n, d, in_shape, tangent_chunk))
         J = J.detach()
         bad = ~torch.isfinite(J.reshape(J.shape[0], -1).sum(dim=1))  # one pass; NaN/inf propagate
         if bad.any():
@@ -154,23 +189,36 @@ def jacobian(f: Callable, x, *, mode: str = "auto", chunk_size: int | None = Non
     return J[0] if single else J
 
 
-def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
-                     chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Jacobian and Hessian of each feature at each point (exact, nested forward/reverse AD).
+def _check_second_order(f, xb, in_shape, H, tol, what):
+    """``sum_j u_j H_j v`` at the first point against forward-over-reverse (jvp of a vjp), for one
+    random ``u, v``: O(1) passes. Raises :class:`RouteCheckFailed` on disagreement."""
+    n, d = H.shape[1], H.shape[-1]
+    gen = torch.Generator(device="cpu").manual_seed(20301)
+    u = torch.randn(n, generator=gen, dtype=torch.float64).to(H)
+    v = torch.randn(d, generator=gen, dtype=torch.float64).to(H)
 
-    Returns ``J`` shape=[N, n, d] and ``H`` shape=[N, n, d, d] with
-    ``H[b, j, mu, nu] = d^2 Phi_j / dx_mu dx_nu`` (symmetric in mu, nu). For one point the
-    leading N is dropped. Cost ~ d (d + 1) / 2 + d forward-pass equivalents per point when d <= n.
-    """
-    xb, single, in_shape = as_points(x, in_shape)
-    check_eval_mode(f)
-    d = prod(in_shape)
-    n = output_dim(f, xb)
+    def one(z):
+        return f(z.reshape(1, *in_shape)).reshape(-1)
 
+    def pulled(z):
+        return vjp(one, z)[1](u)[0]
+
+    x0 = xb[0].reshape(-1)
+    ref = jvp(pulled, (x0,), (v,))[1].detach()
+    got = torch.einsum("j,jab,b->a", u, H[0], v)
+    scale = float(u.norm() * v.norm() * H[0].flatten(1).norm(dim=1).max()) + torch.finfo(H.dtype).tiny
+    err = float((got - ref).norm())
+    if not err <= tol * scale:
+        raise RouteCheckFailed(f"{what} second derivatives disagree with forward-over-reverse at the first point "
+                               f"(relative {err / scale:.1e} > {tol:.1e}); an op's higher-order forward-mode "
+                               "rule is wrong in this torch build (e.g. layer_norm)")
+
+
+def _hessian_vmap(f, xb, in_shape, n, d, step, inner=None):
     def one(xp):
         return f(xp.reshape(1, *in_shape)).reshape(-1)
 
-    inner = jacfwd if d <= n else jacrev
+    inner = inner or (jacfwd if d <= n else jacrev)
 
     def jac_aux(xp):
         J = inner(one)(xp)
@@ -178,13 +226,72 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
 
     both = vmap(jacfwd(jac_aux, has_aux=True))
     Js, Hs = [], []
-    step = auto_chunk(chunk_size, n * d * (d + 1) * 4, xb.shape[0])
     for s in range(0, xb.shape[0], step):
         H, J = both(xb[s:s + step].reshape(-1, d))
         Js.append(J.detach())
         Hs.append(H.detach())
-    J = torch.cat(Js)
-    H = torch.cat(Hs)
+    return torch.cat(Js), torch.cat(Hs)
+
+
+def _hessian_autograd(f, xb, in_shape, n, d, step):
+    """J and H by plain autograd, no vmap and no forward mode: reverse over reverse on the batch
+    sums (samples independent), n (d + 1) backward passes per chunk."""
+    Js, Hs = [], []
+    for s in range(0, xb.shape[0], step):
+        with torch.enable_grad():
+            x = xb[s:s + step].detach().requires_grad_(True)
+            y = f(x).reshape(x.shape[0], -1)
+            B = x.shape[0]
+            J = x.new_zeros(B, n, d)
+            H = x.new_zeros(B, n, d, d)
+            for j in range(n):
+                gj = torch.autograd.grad(y[:, j].sum(), x, create_graph=True, retain_graph=True,
+                                         allow_unused=True)[0]
+                if gj is None:
+                    continue
+                gj = gj.reshape(B, d)
+                J[:, j] = gj.detach()
+                if not gj.requires_grad:  # f is affine in x: no second derivative
+                    continue
+                for mu in range(d):
+                    h = torch.autograd.grad(gj[:, mu].sum(), x, retain_graph=True, allow_unused=True)[0]
+                    if h is not None:
+                        H[:, j, mu] = h.reshape(B, d)
+        Js.append(J)
+        Hs.append(H.detach())
+    return torch.cat(Js), torch.cat(Hs)
+
+
+def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
+                     chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Jacobian and Hessian of each feature at each point (exact, nested forward/reverse AD).
+
+    Returns ``J`` shape=[N, n, d] and ``H`` shape=[N, n, d, d] with
+    ``H[b, j, mu, nu] = d^2 Phi_j / dx_mu dx_nu`` (symmetric in mu, nu). For one point the
+    leading N is dropped. Cost ~ d (d + 1) / 2 + d forward-pass equivalents per point when d <= n.
+    Each result is checked at the first point against forward-over-reverse along one random
+    direction (O(1) passes): torch's second-order forward rules are not all right (LayerNorm's is
+    wrong in torch 2.14), and a failed check moves on to vmapped forward-over-reverse (n VJPs per
+    point). Models torch.func cannot transform (no forward-mode rule, vmap-incompatible in-place
+    writes) fall back to plain autograd, reverse over reverse. Each fallback is noted once per
+    route and model class (:class:`RouteFallbackWarning`).
+    """
+    xb, single, in_shape = as_points(x, in_shape)
+    n, wdt = probe_model(f, xb)
+    d = prod(in_shape)
+    step = auto_chunk(chunk_size, n * d * (d + 1) * 4, xb.shape[0])
+    routes = ("forward over forward", "forward over reverse") if d <= n else ("forward over reverse",)
+    chain = RouteChain("Hessian", f, (*routes, "plain autograd (reverse over reverse)"))
+    tol = probe_tolerance(wdt)
+
+    def run(route):
+        if route.startswith("plain"):
+            return _hessian_autograd(flat_fn(f, in_shape), xb, in_shape, n, d, step)
+        J, H = _hessian_vmap(f, xb, in_shape, n, d, step, inner=jacfwd if route == "forward over forward" else jacrev)
+        _check_second_order(f, xb, in_shape, H, tol, f"vmap({route})")
+        return J, H
+
+    J, H = chain.run(run)
     bad = ~(torch.isfinite(J).flatten(1).all(1) & torch.isfinite(H).flatten(1).all(1))
     if bad.any():
         raise ValueError(f"Jacobian or Hessian has non-finite entries at {int(bad.sum())} point(s), "

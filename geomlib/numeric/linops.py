@@ -104,8 +104,6 @@ class SequentialJacobian:
                 G = (D2 @ P.T).reshape(self.B, k, k)
                 return G * self.scale ** 2
             t = M * t
-        from .induced import gram_of_tangents
-
         return gram_of_tangents(t.expand(k, self.B, t.shape[-1]) * self.scale)
 
     def vjp(self, u: torch.Tensor) -> torch.Tensor:
@@ -117,6 +115,15 @@ class SequentialJacobian:
     def gram(self, v: torch.Tensor) -> torch.Tensor:
         """``g v = J~^T J~ v``: v shape=[B, d] -> [B, d]."""
         return self.vjp(self.jvp(v))
+
+    def gram_rows(self, v: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``g v`` at the points ``rows`` only: v shape=[len(rows), d] -> [len(rows), d]."""
+        t = v
+        for kind, M in self.layers:
+            t = t @ M.T if kind == "lin" else M[rows] * t
+        for kind, M in reversed(self.layers):
+            t = t @ M if kind == "lin" else M[rows] * t
+        return t * self.scale ** 2
 
 
 class AutodiffJacobian:
@@ -165,6 +172,20 @@ class AutodiffJacobian:
     def gram(self, v: torch.Tensor) -> torch.Tensor:
         """``g v = J~^T J~ v``: v shape=[B, d] -> [B, d]."""
         return self.vjp(self.jvp(v))
+
+
+def gram_of_tangents(T: torch.Tensor) -> torch.Tensor:
+    """``G[b, a, c] = T[a, b] . T[c, b]`` for T shape=[k, B, n] -> [B, k, k] (row dot products for
+    small k: no transposed copies of T)."""
+    k = T.shape[0]
+    if k > 4:
+        return torch.einsum("abj,cbj->bac", T, T)
+    G = T.new_empty(T.shape[1], k, k)
+    for a in range(k):
+        for c in range(a, k):
+            G[:, a, c] = torch.linalg.vecdot(T[a], T[c])
+            G[:, c, a] = G[:, a, c]
+    return G
 
 
 def jacobian_operator(f: Callable, xb: torch.Tensor, *, normalize: bool = True, mode: str = "auto"):

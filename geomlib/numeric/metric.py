@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._inputs import as_points
+from ._inputs import as_points, probe_model
 from .jacobian import jacobian_chunks
 
 
@@ -90,13 +90,16 @@ def log_volume_element(g: torch.Tensor, *, rtol: float | None = None) -> torch.T
     """Log volume element ``1/2 log det g`` (natural log) of metrics g, shape=[..., d, d] -> [...].
 
     Cholesky (or eigenvalues where g is ill-conditioned). Singular g (numerical rank < d, with
-    ``rtol = d * eps`` relative to the largest eigenvalue by default) gives ``-inf`` and a
-    :class:`SingularMetricWarning` stating the rank. Raises for non-symmetric or non-finite g.
+    ``rtol = d * eps`` of g's dtype relative to the largest eigenvalue by default) gives ``-inf``
+    and a :class:`SingularMetricWarning` stating the rank. Raises for non-symmetric or non-finite g.
+    A float32 g is factorised in float64 (its entries are exact float64 numbers) with the float32
+    rank cut-off; the result is returned in g's dtype.
     """
     check_metric(g)
-    logdet, rank = logdet_and_rank(g, rtol)
+    rt = g.shape[-1] * torch.finfo(g.dtype).eps if rtol is None else float(rtol)
+    logdet, rank = logdet_and_rank(g.double(), rt)
     _warn_singular(rank, g.shape[-1], "log_volume_element")
-    return 0.5 * logdet
+    return (0.5 * logdet).to(g.dtype)
 
 
 def _metric_from_jacobian(J: torch.Tensor, normalize: bool) -> torch.Tensor:
@@ -128,7 +131,8 @@ def logdet_from_jacobian(J: torch.Tensor, normalize: bool = True,
     """``(log det g, numerical rank)`` of ``g = J^T J (/ n)`` straight from J, shape=[B, n, d].
 
     Never forms g: ``log det g = 2 sum_i log s_i(J) - d log n`` with the singular values of the
-    triangular factor R of ``J = QR`` (same singular values as J, backward stable). Forming
+    triangular factor R of ``J = QR`` (same singular values as J, backward stable), in float64
+    (returned as float64; ``rtol`` defaults to J's own dtype: a float32 J keeps float32 cut-offs). Forming
     ``J^T J`` squares the condition number, so a regular metric with ``cond(J) ~ 1e9`` would look
     singular in float64 and lose digits in its log determinant; from J it is exact to ~eps *
     cond(J). Rank: singular values above ``rtol * s_max``, ``rtol = max(n, d) * eps`` by default
@@ -137,10 +141,11 @@ def logdet_from_jacobian(J: torch.Tensor, normalize: bool = True,
     n, d = J.shape[-2], J.shape[-1]
     eps = torch.finfo(J.dtype).eps
     rtol = max(n, d) * eps if rtol is None else float(rtol)
+    J = J.double()
     R = torch.linalg.qr(J, mode="r").R if n > d else J
     s = torch.linalg.svdvals(R)  # [B, min(n, d)], descending
     rank = (s > rtol * s[..., :1]).sum(-1) * (s[..., 0] > 0)
-    logdet = 2.0 * torch.log(s.clamp_min(torch.finfo(J.dtype).tiny)).sum(-1)
+    logdet = 2.0 * torch.log(s.clamp_min(torch.finfo(torch.float64).tiny)).sum(-1)
     if normalize:
         logdet = logdet - d * math.log(n)
     logdet = torch.where(rank == d, logdet, torch.full_like(logdet, -math.inf))
@@ -157,14 +162,19 @@ def log_volume(f: Callable, x, *, normalize: bool = True, chunk_size: int | None
     stay finite and accurate. Chunked: one chunk of Jacobians is held at a time. Singular metrics
     (rank below d, ``rtol`` relative to the largest singular value of J) give ``-inf`` with one
     :class:`SingularMetricWarning` (ranks stated); when n < d every point is singular (use
-    :func:`effective_log10_volume` or :func:`induced_log_volume` instead).
+    :func:`effective_log10_volume` or :func:`induced_log_volume` instead). ``f`` is probed once
+    for batch coupling (:class:`BatchCouplingError`). The cut-off ``rtol`` defaults to
+    ``max(n, d) eps`` of the working dtype (float32 models: 1.2e-7 max(n, d)); the SVD runs in
+    float64, so a float32 model's log volume is accurate to ~1e-7 cond(J) (Methods: numerical accuracy).
     """
     xb, single, in_shape = as_points(x, in_shape)
     d = xb[0].numel()
+    n, wdt = probe_model(f, xb)
+    rt = max(n, d) * torch.finfo(wdt).eps if rtol is None else float(rtol)
     out = torch.empty(xb.shape[0], dtype=xb.dtype, device=xb.device)
     ranks = torch.empty(xb.shape[0], dtype=torch.long, device=xb.device)
-    for s, J in jacobian_chunks(f, xb, in_shape, mode=mode, chunk_size=chunk_size):
-        ld, r = logdet_from_jacobian(J, normalize, rtol)
+    for s, J in jacobian_chunks(f, xb, in_shape, mode=mode, chunk_size=chunk_size, n=n):
+        ld, r = logdet_from_jacobian(J, normalize, rt)
         out[s:s + len(ld)] = 0.5 * ld
         ranks[s:s + len(ld)] = r
     _warn_singular(ranks, d, "log_volume")

@@ -158,10 +158,12 @@ class Plane:
         e_r = self.x2 - self.x1
         e_u = (2 / math.sqrt(3)) * ((self.x1 + self.x2) / 2 - self.x3)
         self.directions = torch.stack([e_r, e_u])
-        Vf = self.directions.reshape(2, -1)
+        Vf = self.directions.reshape(2, -1).double()  # exact products of the anchors' values
         gram = Vf @ Vf.T
         det = float(torch.linalg.det(gram))
-        if not det > 1e-12 * float(gram.diagonal().prod()) or not det > 0:
+        # sin^2 of the angle between e_r and e_u: 1e-12 in float64, scaled by eps for other dtypes
+        # (float32 anchors: 5.4e-4, about 1.3 degrees)
+        if not det > 4.5e3 * torch.finfo(self.x1.dtype).eps * float(gram.diagonal().prod()) or not det > 0:
             raise ValueError("anchors are coincident or collinear: they do not span a plane")
         self.chart_area_factor = math.sqrt(det)
         kw = dict(dtype=self.x1.dtype, device=self.x1.device)
