@@ -15,9 +15,6 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "geomlib"
 CORE = ("geomlib.numeric", "geomlib.symbolic", "geomlib.stats", "geomlib.cache")
 UPPER = ("geomlib.experiments", "geomlib.book")
-# numeric.linops imports numeric.induced inside a function and induced imports linops: the one cycle
-# left (issue 12), to be removed in geomlib.numeric; the strict xfail below fails once it is gone.
-KNOWN_CYCLES = [{"geomlib.numeric.induced", "geomlib.numeric.linops"}]
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -98,7 +95,7 @@ def _within(name: str, prefixes) -> bool:
 def test_graph_reader_sees_relative_lazy_and_package_imports():
     g = import_graph()
     assert "geomlib.cache" in g["geomlib.symbolic.store"]                         # from .. import cache
-    assert "geomlib.numeric.induced" in g["geomlib.numeric.linops"]               # inside a function
+    assert "geomlib.book.freshness" in g["geomlib.book.runner"]                   # inside a function
     assert "geomlib.stats.planes" in g["geomlib.stats.twod"]                      # from .planes import ...
     assert {"geomlib.experiments.twod.measure", "geomlib.numeric"} <= g["geomlib.experiments.twod.run"] | \
         g["geomlib.experiments.twod.measure"]
@@ -140,13 +137,8 @@ def test_importing_the_core_loads_no_experiment_or_book_module():
 
 
 def test_no_import_cycles_among_geomlib_modules():
-    found = [c for c in cycles(import_graph()) if c not in KNOWN_CYCLES]
+    found = cycles(import_graph())
     assert not found, f"import cycles: {found}"
-
-
-@pytest.mark.xfail(strict=True, reason="numeric.linops <-> numeric.induced: to be removed in geomlib.numeric")
-def test_known_numeric_cycle_is_gone():
-    assert not cycles(import_graph())
 
 
 def test_figure_groups_share_one_inner_shape():
