@@ -1,12 +1,12 @@
 """Issue 4, benchmark (b): scalar curvature on a 40x40 grid, Gauss route vs nested autodiff.
 
-Models (geomlib.experiments.models, SPEC §2.1, N(0, 1) init): a shallow [2, 250] sigmoid MLP and the deep
+Models (geomlib.experiments.models, Methods: feature maps, N(0, 1) init): a shallow [2, 250] sigmoid MLP and the deep
 [2, 8, 8, 8] sigmoid MLP (1/sqrt(fan-in) scaling, metric of the last hidden layer). Routes:
 
 - ``gauss`` (ours): J and Hessian only, ``R = |tr II|^2 - |II|^2`` (no third derivatives);
 - ``nested autograd``: the Christoffel route with nested ``torch.autograd.functional.jacobian``
   (``create_graph=True``, summed over the batch: the pattern of the authors' code, re-implemented
-  here with the standard SPEC §2.4 signs): metric, its derivative, the Christoffel symbols'
+  here with the standard signs of Methods: curvature conventions): metric, its derivative, the Christoffel symbols'
   derivative. It is so slow (seconds per point, growing faster than linearly with the batch) that
   it runs on ``--baseline-points`` grid points only and is compared per point;
 - ``nested torch.func`` (ours, the generic metric route ``scalar_curvature(route="metric")``): the
@@ -40,7 +40,7 @@ def _best(fn, repeat):
 
 def nested_autograd_curvature(f, X):
     """Christoffel route by nested torch.autograd.functional.jacobian (create_graph=True) over the
-    batch sum (per-output loops, as in the authors' code), standard signs (SPEC §2.4). [N]."""
+    batch sum (per-output loops, as in the authors' code), standard signs (Methods: curvature conventions). [N]."""
     from torch.autograd.functional import jacobian as afj
 
     X = X.detach().clone().requires_grad_(True)

@@ -116,7 +116,7 @@ def main(argv=None):
     # --- MNIST MLP --------------------------------------------------------------------------------
     torch.manual_seed(0)
     f = nn.Sequential(nn.Linear(784, 2000), nn.Sigmoid()).to(dev, dt)
-    with torch.no_grad():  # SPEC §2: every weight and bias N(0, 1)
+    with torch.no_grad():  # Methods: notation and conventions: every weight and bias N(0, 1)
         for prm in f.parameters():
             prm.normal_()
     anchors, source = mnist_anchors(dt, dev)

@@ -51,7 +51,7 @@ def metric_loop(f, X, normalize=True):
 def christoffel_scalar_curvature_loop(metric_one, X):
     """R at each point by the Christoffel route with torch.autograd.functional (per point).
 
-    ``metric_one``: [d] -> [d, d]. Conventions of SPEC §2.4, index by index.
+    ``metric_one``: [d] -> [d, d]. Conventions of Methods: curvature conventions, index by index.
     """
     Rs = []
     for x in X:

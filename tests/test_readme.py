@@ -20,4 +20,4 @@ def test_readme_quick_start_runs(capsys):
     assert R.shape == logvol.shape == (41 * 41,)
     assert area.shape == (30 * 30,)
     assert R.isfinite().all() and logvol.isfinite().all() and area.isfinite().all()
-    assert "sqrt(2*u + 3)" in capsys.readouterr().out  # SPEC T5: erf R(u) at sigma_w = sigma_b = 1, d = 2
+    assert "sqrt(2*u + 3)" in capsys.readouterr().out  # Methods: T5: erf R(u) at sigma_w = sigma_b = 1, d = 2

@@ -1,4 +1,4 @@
-"""Pullback geometry of PyTorch models on input space (SPEC §2, §3 T2, §4.3; issue 4).
+"""Pullback geometry of PyTorch models on input space (Methods: notation and conventions, T2, slices; issue 4).
 
 Feature maps ``f`` take ``[B, *in_shape]`` and return ``[B, n]`` (eval-mode modules or functions
 acting on each sample independently; a cheap batch-consistency probe refuses maps that couple the

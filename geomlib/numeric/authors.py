@@ -1,13 +1,13 @@
-"""The authors' curvature conventions, reproduced for comparison only (SPEC §3.8).
+"""The authors' curvature conventions, reproduced for comparison only (Methods: the authors' curvature).
 
-Re-implemented from the formulas documented in SPEC §3.8 (not copied from their code):
+Re-implemented from the formulas documented in Methods: the authors' curvature (not copied from their code):
 
 - ``ricci_analytic`` (their 2-D shallow closed form): the m-form with prefactor -3 instead of -1,
   i.e. exactly ``3 R`` (:func:`authors_shallow_curvature_2d`);
 - their autograd ``ricci``: derivative terms standard but Gamma-Gamma terms with flipped signs,
   ``R_bn = d_a G^a_bn - d_b G^a_an + G^l_an G^a_bl - G^l_bn G^a_al``, with a pseudo-inverse metric
   (:func:`authors_curvature`). It equals ``3 R`` on shallow nets and ``R`` on the sphere and the
-  hyperbolic plane, but neither on deeper nets (deterministic deep tanh net of SPEC T2:
+  hyperbolic plane, but neither on deeper nets (deterministic deep tanh net of Methods: reference checks, C5:
   -20.3369684 instead of -3.5296179).
 
 geomlib reports the standard R everywhere else; use these only to show the factor.

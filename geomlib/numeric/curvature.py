@@ -1,12 +1,12 @@
 """Scalar curvature of pullback metrics: Gauss-equation route and generic metric-derivative route.
 
-Conventions (SPEC §2.4; unit 2-sphere R = +2, hyperbolic plane -2, S^d of radius a: d(d-1)/a^2)::
+Conventions (Methods: curvature conventions; unit 2-sphere R = +2, hyperbolic plane -2, S^d of radius a: d(d-1)/a^2)::
 
     Gamma^a_{mn} = 1/2 g^{ab} (d_m g_{bn} + d_n g_{bm} - d_b g_{mn})
     R_{bn} = d_a Gamma^a_{nb} - d_n Gamma^a_{ab} + Gamma^a_{al} Gamma^l_{nb} - Gamma^a_{nl} Gamma^l_{ab}
     R      = g^{bn} R_{bn}                      (in d = 2: R = 2K, K the Gaussian curvature)
 
-Gauss route (:func:`scalar_curvature`, SPEC §2.4): for ``g = J~^T J~`` with feature Hessians
+Gauss route (:func:`scalar_curvature`, Methods: Gauss-equation route): for ``g = J~^T J~`` with feature Hessians
 ``H_j = d^2 Phi~_j`` and second fundamental form ``II = H - (tangential part)``,
 ``R = |tr_g II|^2 - |II|_g^2``; it needs J and H only (no third derivatives). Computed in the
 orthonormal frame ``L^{-1}`` of the Cholesky factor ``g = L L^T``:
@@ -78,7 +78,7 @@ def _conditioning(g: torch.Tensor, max_cond: float, on_singular: str, what: str)
 
 def gauss_scalar_curvature(J: torch.Tensor, H: torch.Tensor, *, max_cond: float | None = None,
                            on_singular: str = "raise", dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Scalar curvature from the Gauss equation, ``R = |tr_g II|^2 - |II|_g^2`` (SPEC §2.4).
+    """Scalar curvature from the Gauss equation, ``R = |tr_g II|^2 - |II|_g^2`` (Methods: Gauss-equation route).
 
     ``J``: shape=[N, n, d] Jacobian of the (already normalised) map; ``H``: shape=[N, n, d, d]
     its Hessians. The metric is ``g = J^T J``. Returns shape=[N] in J's dtype. The formula runs
@@ -117,10 +117,10 @@ def scalar_curvature(f: Callable, x, *, normalize: bool = True, route: str = "ga
                      max_cond: float | None = None, on_singular: str = "raise") -> torch.Tensor:
     """Scalar curvature R of the pullback metric of ``f`` at each point, shape=[N] (or scalar).
 
-    Standard convention (unit 2-sphere +2; SPEC §2.4). ``route="gauss"`` (default): Jacobian and
+    Standard convention (unit 2-sphere +2; Methods: curvature conventions). ``route="gauss"`` (default): Jacobian and
     Hessian only; ``route="metric"``: nested autodiff of ``g`` (third derivatives), the generic
     Christoffel route of :func:`scalar_curvature_from_metric`, for checks. ``normalize`` divides g
-    by the width n (SPEC §2.2), which multiplies R by n. See the module docstring for
+    by the width n (Methods: pullback metric), which multiplies R by n. See the module docstring for
     ``max_cond`` / ``on_singular`` (the default cap follows the working dtype) and float32
     accuracy. The authors' convention is 3R for shallow nets:
     :func:`geomlib.numeric.authors_curvature`.
@@ -267,7 +267,7 @@ def _metric_derivatives_vmap(metric_fn: Callable, xb: torch.Tensor, chunk_size: 
 
 
 def christoffel_from_derivatives(g, dg, ginv=None):
-    """Christoffel symbols of the second kind ``Gam[b, a, m, n] = Gamma^a_{mn}`` (SPEC §2.4) and
+    """Christoffel symbols of the second kind ``Gam[b, a, m, n] = Gamma^a_{mn}`` (Methods: curvature conventions) and
     of the first kind ``Gam1[b, k, m, n]``, from g [N, d, d] and dg [N, d, d, d] (``d_a g_mn`` last)."""
     ginv = torch.linalg.inv(g) if ginv is None else ginv
     # Gam1_{k,mn} = 1/2 (d_m g_kn + d_n g_km - d_k g_mn); dg[b, p, q, a] = d_a g_pq
@@ -278,7 +278,7 @@ def christoffel_from_derivatives(g, dg, ginv=None):
 def _ricci_scalar(g, dg, ddg, *, authors: bool = False, pinv: bool = False):
     """``R = g^{bn} R_{bn}`` from g [N, d, d], dg [N, d, d, d], ddg [N, d, d, d, d] (see
     :func:`metric_derivatives` for index order). ``authors=True``: the authors' autograd pattern
-    (flipped Gamma-Gamma signs, SPEC §3.8); ``pinv=True``: pseudo-inverse as they do."""
+    (flipped Gamma-Gamma signs, Methods: the authors' curvature); ``pinv=True``: pseudo-inverse as they do."""
     ginv = torch.linalg.pinv(g, hermitian=True) if pinv else torch.linalg.inv(g)
     ginv = 0.5 * (ginv + ginv.transpose(-1, -2))
     Gam, Gam1 = christoffel_from_derivatives(g, dg, ginv)
@@ -293,7 +293,7 @@ def _ricci_scalar(g, dg, ddg, *, authors: bool = False, pinv: bool = False):
         t3 = torch.einsum("zaal,zlnb->zbn", Gam, Gam)  # Gamma^a_{al} Gamma^l_{nb}
         t4 = torch.einsum("zanl,zlab->zbn", Gam, Gam)  # Gamma^a_{nl} Gamma^l_{ab}
     else:
-        # authors' autograd `ricci` (SPEC §3.8):
+        # authors' autograd `ricci` (Methods: the authors' curvature):
         # R_bn = d_a G^a_bn - d_b G^a_an + G^l_an G^a_bl - G^l_bn G^a_al
         t1 = torch.einsum("zabna->zbn", dGam)
         t2 = torch.einsum("zaanb->zbn", dGam)
@@ -305,7 +305,7 @@ def _ricci_scalar(g, dg, ddg, *, authors: bool = False, pinv: bool = False):
 
 def scalar_curvature_from_metric(metric_fn: Callable, x, *, chunk_size: int | None = None,
                                  max_cond: float | None = None, on_singular: str = "raise") -> torch.Tensor:
-    """Scalar curvature of any metric field by the Christoffel route (SPEC §2.4), shape=[N].
+    """Scalar curvature of any metric field by the Christoffel route (Methods: curvature conventions), shape=[N].
 
     ``metric_fn``: differentiable ``[N, d] -> [N, d, d]`` acting on points independently, e.g. a
     closed-form infinite-width metric or :func:`pullback_metric_fn`. ``x``: shape=[d] or [N, d].

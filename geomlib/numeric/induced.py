@@ -1,4 +1,4 @@
-"""Metric induced on a slice of input space: ``G = V^T g V = (J~ V)^T (J~ V)`` (SPEC §2.3, §4.3).
+"""Metric induced on a slice of input space: ``G = V^T g V = (J~ V)^T (J~ V)`` (Methods: slice elements, slices).
 
 V holds k tangent directions (a plane: k = 2, ``[e_r, e_u]``; a line: k = 1, ``x_b - x_a``).
 ``sqrt(det G)`` is the area (length) element per unit chart area ``da db`` (per unit t): the

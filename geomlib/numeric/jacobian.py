@@ -1,4 +1,4 @@
-"""Batched Jacobians and Hessians of feature maps with torch.func (SPEC §2; issue 4 item 1).
+"""Batched Jacobians and Hessians of feature maps with torch.func (Methods: pullback metric; issue 4 item 1).
 
 Index convention: ``J[b, j, mu] = d Phi_j / d x_mu`` at point b (shape=[N, n, d], d = prod(in_shape),
 input dimensions flattened in C order); ``H[b, j, mu, nu] = d^2 Phi_j / dx_mu dx_nu`` (shape=[N, n, d, d]).

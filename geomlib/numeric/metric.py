@@ -1,11 +1,11 @@
-"""Pullback metric and log volume element (SPEC §2.2, §2.3, §2.5).
+"""Pullback metric and log volume element (Methods: pullback metric, volume element, degenerate metrics).
 
 ``g_{mu nu}(x) = (1/n) sum_j dPhi_j/dx_mu dPhi_j/dx_nu = (J^T J / n)_{mu nu}`` (``normalize=True``,
 the width normalisation that makes g converge as n -> infinity; ``normalize=False`` drops 1/n).
 The primary volume quantity is the log volume element ``l = 1/2 log det g`` (natural log), from a
 Cholesky factorisation; figures show ``log10 sqrt(det g) = l / ln 10``.
 
-Degenerate metrics (SPEC §2.5): where g is numerically singular (rank r < d: width n < d,
+Degenerate metrics (Methods: degenerate metrics): where g is numerically singular (rank r < d: width n < d,
 saturated units, dead ReLUs) the log volume is ``-inf`` and a :class:`SingularMetricWarning`
 gives the rank, never NaN. "Numerically singular" means an eigenvalue at or below
 ``rtol * lambda_max`` with ``rtol = d * eps(dtype)`` by default.
@@ -111,7 +111,7 @@ def _metric_from_jacobian(J: torch.Tensor, normalize: bool) -> torch.Tensor:
 
 def pullback_metric(f: Callable, x, *, normalize: bool = True, chunk_size: int | None = None,
                     mode: str = "auto", in_shape: Sequence[int] | None = None) -> torch.Tensor:
-    """Pullback metric ``g = J^T J / n`` of a feature map (SPEC §2.2), shape=[N, d, d] (or [d, d]).
+    """Pullback metric ``g = J^T J / n`` of a feature map (Methods: pullback metric), shape=[N, d, d] (or [d, d]).
 
     ``f``: ``[B, *in_shape] -> [B, n]`` (eval mode); ``x``: shape=[*in_shape] or [N, *in_shape].
     ``normalize``: divide by the width n (default, as the paper); ``chunk_size``: points per

@@ -1,8 +1,8 @@
-"""Closed forms for finite-width shallow networks ``Phi~_j = phi(w_j . x + b_j) / sqrt(n)`` (SPEC T2).
+"""Closed forms for finite-width shallow networks ``Phi~_j = phi(w_j . x + b_j) / sqrt(n)`` (Methods: T2).
 
 Shapes: ``W`` [n, d] (rows w_j), ``b`` [n], points ``x`` [N, d] (or [d]). ``activation``: a name in
 :data:`ACTIVATIONS` or a tuple ``(phi, dphi, d2phi)`` of elementwise torch functions.
-``normalize=True`` includes the 1/n of SPEC §2.2.
+``normalize=True`` includes the 1/n of Methods: pullback metric.
 
 - metric: ``g = (1/n) sum_j phi'(z_j)^2 w_j w_j^T``
 - determinant (Cauchy-Binet): ``det g = n^{-d} sum_{|S|=d} prod_{j in S} phi'(z_j)^2 det(W_S)^2``
@@ -43,7 +43,7 @@ def _erf(z):  # erf(z)
     return torch.erf(z), p, -2 * z * p
 
 
-def _cubic(z):  # z + z^3 / 3 (SPEC C5)
+def _cubic(z):  # z + z^3 / 3 (Methods: reference checks, C5)
     return z + z ** 3 / 3, 1 + z * z, 2 * z
 
 
@@ -138,7 +138,7 @@ def shallow_det_cauchy_binet(W, b, x, activation, *, normalize: bool = True,
 def shallow_curvature(W, b, x, activation, *, normalize: bool = True) -> torch.Tensor:
     """Scalar curvature by the T-form (any d), shape=[N]: ``R = 1/4 (|T|_g^2 - |tau|_g^2)``.
 
-    Standard convention (SPEC §2.4). Cost O(N n d^3).
+    Standard convention (Methods: curvature conventions). Cost O(N n d^3).
     """
     W, b, xb, single, n, d = _prep(W, b, x)
     _, d1, d2 = activation_derivatives(activation, xb @ W.T + b)
@@ -154,7 +154,7 @@ def shallow_curvature(W, b, x, activation, *, normalize: bool = True) -> torch.T
 
 
 def shallow_curvature_2d(W, b, x, activation, *, normalize: bool = True, prefactor: float = -1.0) -> torch.Tensor:
-    """2-D scalar curvature by the m-form of SPEC T2, shape=[N] (``d`` must be 2).
+    """2-D scalar curvature by the m-form of Methods: T2, shape=[N] (``d`` must be 2).
 
     ``R = prefactor / (n^3 det(g)^2) sum_{ijk} m_ij m_ik m_jk^2 a_i c_j c_k`` with ``a = phi'^2``,
     ``c = phi' phi''``; ``prefactor=-1`` is the standard R, the authors' ``ricci_analytic`` uses -3

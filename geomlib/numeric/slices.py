@@ -1,4 +1,4 @@
-"""Slices of input space: 2-D grids, lines and planes through three anchors (SPEC §4.3).
+"""Slices of input space: 2-D grids, lines and planes through three anchors (Methods: slices).
 
 Grid convention (all slices): ``values[n*n]`` are row-major with the vertical coordinate (y, or b)
 along rows and the horizontal one (x, or a) along columns, so ``to_grid(values)[i, j]`` sits at
@@ -98,7 +98,7 @@ def _to_grid(values, n):
 
 
 class Line:
-    """Segment ``x(t) = xa + t (xb - xa)``, t in [0, 1] (SPEC §4.3).
+    """Segment ``x(t) = xa + t (xb - xa)``, t in [0, 1] (Methods: slices).
 
     ``steps`` points; ``endpoint=True`` (ours) includes xb, ``endpoint=False`` reproduces the
     authors' ``t = i / steps`` (xb never reached). ``direction`` shape=[1, *in_shape] is
@@ -133,7 +133,7 @@ class Line:
 
 
 class Plane:
-    """Plane through three anchors in SPEC §4.3 coordinates, sampled on an n x n chart grid.
+    """Plane through three anchors in the coordinates of Methods: slices, sampled on an n x n chart grid.
 
     ``points() -> [n*n, *in_shape]`` row-major (b rows, a columns); ``A, B`` meshgrids [n, n];
     ``directions`` shape=[2, *in_shape] = ``(e_r, e_u)`` (for :func:`induced_metric`);

@@ -1,4 +1,4 @@
-"""Spectra of the pullback metric and the authors' effective top-k log volume (SPEC §2.3).
+"""Spectra of the pullback metric and the authors' effective top-k log volume (Methods: effective volume).
 
 ``s_i`` are the singular values of ``J~ = J / sqrt(n)`` in descending order, ``s_i^2 = lambda_i(g)``.
 Effective volume (authors): ``log10 vol_k = sum_{i <= k} log10 s_i * 1[log10 s_i >= threshold]``

@@ -1,12 +1,12 @@
 """Statistics that turn "training magnifies areas near decision boundaries" into numbers on a slice
-(SPEC §4.5, ours): prediction entropy, the correlation of log-volume with entropy, and the
+(Methods: statistics, ours): prediction entropy, the correlation of log-volume with entropy, and the
 boundary contrast of log-volume.
 
 All functions take torch tensors or NumPy arrays; grids are ``shape=[ny, nx]`` arrays over a
 slice (e.g. ``Plane.to_grid(values)``), with an optional boolean ``mask`` of the same shape
 (e.g. ``Plane.triangle_mask()``) selecting the points that count. Log-volumes are log10 values
 (``log10 sqrt(det g)``, or the authors' effective top-k log10 volume). Points whose log-volume is
-``-inf`` (singular metric, SPEC §2.5) are left out with a warning that gives their number.
+``-inf`` (singular metric, Methods: degenerate metrics) are left out with a warning that gives their number.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _np(a) -> np.ndarray:
 
 
 def prediction_entropy(probs, *, atol: float = 1e-6):
-    """Entropy in log10 units, ``H = -sum_c p_c log10 p_c`` (0 log 0 = 0; SPEC §2.6).
+    """Entropy in log10 units, ``H = -sum_c p_c log10 p_c`` (0 log 0 = 0; Methods: prediction entropy).
 
     ``probs``: ``shape=[..., C]``, non-negative, rows summing to 1 (within ``atol``); returns
     ``shape=[...]`` in ``[0, log10 C]`` (``[0, 1]`` for 10 classes), as a tensor for tensor input
@@ -122,13 +122,13 @@ def boundary_mask(pred_grid):
 
 
 def boundary_contrast(logvol_grid, pred_grid, mask=None, *, near: float = 0.0, far: float | None = None) -> float:
-    """Mean log10 volume next to a predicted-class change minus the mean elsewhere (SPEC §4.5).
+    """Mean log10 volume next to a predicted-class change minus the mean elsewhere (Methods: boundary contrast).
 
     ``logvol_grid``: ``shape=[ny, nx]`` log10 volumes; ``pred_grid``: predicted classes, same
     shape; ``mask`` (bool, same shape) restricts both means (the class change itself may lie just
     outside the mask). "Next to a class change" = the cells of :func:`boundary_mask` plus those
     within ``near`` cells of them (Euclidean grid distance); "elsewhere" = cells farther than
-    ``far`` cells (default: every other cell). SPEC's 2-D Δ uses ``near``/``far`` of 0.06/0.3 in
+    ``far`` cells (default: every other cell). The 2-D Δ (Methods: the 2-D boundary contrast) uses ``near``/``far`` of 0.06/0.3 in
     chart units divided by the grid step. Positive: magnified along boundaries. With no class
     change, or no cell on one side: NaN with a warning.
     """

@@ -1,6 +1,6 @@
 """The 2-D magnification statistic Delta: does the volume element peak along the decision boundary?
 
-SPEC §4.5 (ours). On a grid over input space with predicted classes ``pred`` and log10 volume
+Methods: the 2-D boundary contrast (ours). On a grid over input space with predicted classes ``pred`` and log10 volume
 elements ``v = log10 sqrt(det g)``:
 
 * restrict everything to the window ``[-1, 1]^2`` (where the training data live);
@@ -83,7 +83,7 @@ class BoundaryContrast:
 
 def boundary_contrast_2d(log10_vol, pred, xs, ys, *, near: float = NEAR, far: float = FAR,
                          window: tuple[float, float] = WINDOW) -> BoundaryContrast:
-    """SPEC §4.5 Delta on a grid (see the module docstring).
+    """Delta (Methods: the 2-D boundary contrast) on a grid (see the module docstring).
 
     ``log10_vol``, ``pred``: ``shape=[ny, nx]`` over the grid ``xs`` (``[nx]``) x ``ys`` (``[ny]``),
     rows following ``ys`` (the layout of :class:`geomlib.numeric.Grid2D`). ``window``: the square

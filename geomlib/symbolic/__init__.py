@@ -1,4 +1,4 @@
-"""Symbolic (SymPy) geometry: metrics of infinite-width networks and their curvature (SPEC §3).
+"""Symbolic (SymPy) geometry: metrics of infinite-width networks and their curvature (Methods: infinite-width theory).
 
 Modules: ``activations`` (phi as SymPy), ``gaussian`` (E[.] closed form / SymPy / adaptive quadrature,
 ``quadrature``: error-controlled, relative 1e-10 for any variance), ``simplify`` (bounded simplification),

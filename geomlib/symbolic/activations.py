@@ -1,4 +1,4 @@
-"""Activations as SymPy expressions in the pre-activation ``z`` (SPEC §2, T3-T6).
+"""Activations as SymPy expressions in the pre-activation ``z`` (Methods: notation and conventions, T3-T6).
 
 An :class:`Activation` holds ``phi(z)`` symbolically plus, for the families with known Gaussian
 moments, which family it is (``arccos`` of degree m, ``erf`` in either convention). Anything else
@@ -65,7 +65,7 @@ class Activation:
                 raise DegenerateMetricError(
                     "degree-0 arc-cosine (step) activation: phi'(z) = delta(z), so E[phi'(z)^2] = E[delta(z)^2] "
                     "is infinite and the infinite-width metric is undefined (its kernel 1 - theta/pi has a cusp "
-                    "on the diagonal; at finite width g = 0 almost everywhere). SPEC T6.")
+                    "on the diagonal; at finite width g = 0 almost everywhere). See Methods: T6 (Cho & Saul 2009).")
             return m * Z ** (m - 1) * sp.Heaviside(Z)
         _refuse_jumps(self.expr)
         d = sp.diff(self.expr, Z)
@@ -146,12 +146,12 @@ def relu() -> Activation:
 
 
 def step() -> Activation:
-    """Heaviside step = arc-cosine degree 0 (its metric is undefined: SPEC T6)."""
+    """Heaviside step = arc-cosine degree 0 (its metric is undefined: Methods: T6)."""
     return arccos(0)
 
 
 def erf(convention: str = "sqrt2") -> Activation:
-    """Error function: ``"sqrt2"`` gives erf(z/sqrt 2) (the authors' "Erf"), ``"plain"`` erf(z). SPEC T5."""
+    """Error function: ``"sqrt2"`` gives erf(z/sqrt 2) (the authors' "Erf"), ``"plain"`` erf(z). Methods: T5."""
     if convention == "sqrt2":
         return Activation("erf(z/sqrt2)", sp.erf(Z / sp.sqrt(2)), "erf", convention="sqrt2")
     if convention == "plain":

@@ -2,8 +2,8 @@
 closed forms on grids (the "autodiff" leg of the symbolic / autodiff / Monte Carlo triangle).
 
 ``metric_fn``: x shape=[d] -> g shape=[d, d] (torch, differentiable twice). The 2-jet (g, dg, ddg)
-comes from ``torch.func.jacfwd``; the curvature uses the same lowered-Riemann formula and SPEC
-§2.4 conventions as :mod:`geomlib.symbolic.curvature`::
+comes from ``torch.func.jacfwd``; the curvature uses the same lowered-Riemann formula and the
+conventions (Methods: curvature conventions) as :mod:`geomlib.symbolic.curvature`::
 
     R_{abmn} = 1/2 (d_b d_m g_an + d_a d_n g_bm - d_a d_m g_bn - d_b d_n g_am)
                + g^{pq} (Gamma_{q,na} Gamma_{p,mb} - Gamma_{q,ma} Gamma_{p,nb}),   R = g^{am} g^{bn} R_{abmn}.

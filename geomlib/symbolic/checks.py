@@ -1,13 +1,13 @@
-"""Theory results T1-T7 (SPEC §3) as checks that return what they checked (SPEC §7: C1-C15).
+"""Theory results T1-T7 (Methods: infinite-width theory) as checks that return what they checked (Methods: reference checks, C1-C15).
 
 Every ``check_*`` function recomputes its result now and returns a :class:`Check`: rows of
 
 * ``identity``: a symbolic difference that must simplify to 0 (the residual is shown),
-* ``value``: a number we compute against SPEC's reference value, with the error and tolerance,
+* ``value``: a number we compute against its reference value (Methods: reference checks), with the error and tolerance,
 * ``scaling``: Monte Carlo error against width with the fitted exponent (expected -1/2),
 
 so tests assert ``check.passed`` and chapters render ``check.table()``. Reference values are the
-team's (SPEC §7, tag [D]); none are the paper's.
+team's (Methods: reference checks); none are the paper's.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from .rotation import (U, power_law, rotation_invariant_jet, rotation_invariant_
 
 R_ = sp.Rational
 
-# SPEC §7 reference values (ours, [D]); standard R (unit sphere +2), no Cho-Saul factor unless said
+# Methods: reference checks, the values (ours, [D]); standard R (unit sphere +2), no Cho-Saul factor unless said
 REFERENCE = {
     "C1_graph": -0.1677456523,
     "C2_g": [[0.42092154, 0.10856275], [0.10856275, 0.22490547]],
@@ -172,7 +172,7 @@ def _metric_values(m: RotationInvariantMetric, d: int, point) -> tuple[float, fl
 # ------------------------------------------------------------------------------------- C1
 def check_conventions() -> Check:
     """C1: sphere +2, hyperbolic half-plane -2, polar plane 0, graph surface reference value."""
-    c = Check("Curvature conventions", "unit 2-sphere R = +2; in d = 2, R = 2K", "SPEC §2.4, C1")
+    c = Check("Curvature conventions", "unit 2-sphere R = +2; in d = 2, R = 2K", "Methods: curvature conventions, C1")
     th, ph, r = sp.symbols("theta phi r", positive=True)
     x, y = sp.symbols("x y", real=True)
     c.identity("unit sphere: R - 2", scalar_curvature(sp.diag(1, sp.sin(th) ** 2), (th, ph)) - 2)
@@ -192,7 +192,7 @@ def check_conventions() -> Check:
 def check_kernel_metric(sigma_w=R_(13, 10), sigma_b=R_(7, 10), x=(0.4, -0.9), *, arccos_degrees=(1,)) -> Check:
     """T1a / C2: metric from the kernel (both forms, exact diagonal limit) = T3 metric."""
     c = Check("Kernel -> metric", "g = d_x d_y k |_{y=x} = 1/2 dd k(x,x) - d_y d_y k |_{y=x}; equals T3's e^Omega form",
-              "SPEC T1a, C2")
+              "Methods: T1(a), C2")
     x1, x2, y1, y2 = sp.symbols("x1 x2 y1 y2", real=True)
     ker = nngp_kernel(acts.erf("sqrt2"), sigma_w, sigma_b)
     k = ker.expr((x1, x2), (y1, y2), stable=False)  # textbook form: SymPy closes the identities on it
@@ -225,7 +225,7 @@ def check_kernel_metric(sigma_w=R_(13, 10), sigma_b=R_(7, 10), x=(0.4, -0.9), *,
 def check_conformal() -> Check:
     """T1b / C3: metric of c(x)c(y)k by the formula = by differentiating the kernel, for arbitrary c."""
     c = Check("Conformal change (Amari-Wu)", "g~ = c^2 g + grad c grad c^T k(x,x) + c (grad c k_.^T + k_. grad c^T)",
-              "SPEC T1b, C3")
+              "Methods: T1(b), C3")
     x1, x2, y1, y2, ell = sp.symbols("x1 x2 y1 y2", real=True) + (sp.Symbol("ell", positive=True),)
     C = sp.Function("c")
     X, Y = (x1, x2), (y1, y2)
@@ -254,7 +254,7 @@ def check_finite_shallow(*, random_nets: int = 5, seed: int = 0) -> Check:
     from .autodiff import scalar_curvature_autodiff
 
     c = Check("Finite-width shallow closed forms", "Cauchy-Binet det; R = 1/4(||T||^2 - ||tau||^2); 2-D m-form; "
-              "authors' analytic formula = 3R", "SPEC T2, §3.8, C4-C6")
+              "authors' analytic formula = 3R", "Methods: T2, the authors' curvature, C4-C6")
     W = sp.Matrix(REF_NET["W"])
     c.identity("any activation, n=3, d=2: brute-force jet R - T-form", t2_identity(W, form="T"))
     c.identity("any activation, n=3, d=2: brute-force jet R - m-form", t2_identity(W, form="m"))
@@ -336,7 +336,7 @@ def check_shallow_montecarlo(act=None, *, sigma_w: float = 1.3, sigma_b: float =
     """T3 / C7: finite-width random metrics converge to the symbolic one, error ~ width^-1/2."""
     act = acts.erf("sqrt2") if act is None else acts.activation(act)
     c = Check(f"Shallow infinite-width metric: Monte Carlo ({act.name})",
-              "g_n = g_inf + O(n^-1/2), g_inf = e^Omega [I + 2 Omega' x x^T]", "SPEC T3, C7")
+              "g_n = g_inf + O(n^-1/2), g_inf = e^Omega [I + 2 Omega' x x^T]", "Methods: T3, C7")
     m = shallow_metric(act, sigma_w, sigma_b)
     xt = torch.tensor([list(x)], device=device)
     g_inf = m.evaluate(xt.cpu()).to(xt.device)
@@ -359,7 +359,7 @@ def check_rotation_symmetry(act=None, *, sigma_w: float = 1.0, sigma_b: float = 
     vol(Qx) ~ vol(x) ~ the infinite-width value."""
     act = acts.sigmoid() if act is None else acts.activation(act)
     c = Check(f"Rotation symmetry at initialisation ({act.name})", "vol(Qx) = vol(x) for Q in O(d), up to O(n^-1/2)",
-              "SPEC T3, C15")
+              "Methods: T3, C15")
     gen = torch.Generator().manual_seed(seed)
     r = torch.linspace(0.0, 2.0, n_points)
     angles = torch.rand(n_points, generator=gen) * 2 * math.pi
@@ -381,7 +381,7 @@ def check_rotation_invariant(dims: Sequence[int] = (2, 3, 4)) -> Check:
     from .autodiff import scalar_curvature_autodiff
     from .bridge import metric_to_torch
 
-    c = Check("Rotation-invariant metrics", "T4a (A, B), T4b (Omega), T4c (power law) = Christoffel route", "SPEC T4, C8")
+    c = Check("Rotation-invariant metrics", "T4a (A, B), T4b (Omega), T4c (power law) = Christoffel route", "Methods: T4, C8")
     d_sym = sp.Symbol("d", positive=True, integer=True)
     for d in dims:
         g, dg, ddg, s = rotation_invariant_jet(d)
@@ -424,7 +424,7 @@ def check_rotation_invariant(dims: Sequence[int] = (2, 3, 4)) -> Check:
 def check_erf() -> Check:
     """T5 / C9 / C10: erf in both conventions."""
     c = Check("Error-function networks", "T4c with (kappa, alpha, beta, p) = (2 sw^2/pi, 1+2 sb^2, 2 sw^2, -1/2) "
-              "for erf(z/sqrt2), (4 sw^2/pi, 1+4 sb^2, 4 sw^2, -1/2) for erf(z)", "SPEC T5, C9, C10")
+              "for erf(z/sqrt2), (4 sw^2/pi, 1+4 sb^2, 4 sw^2, -1/2) for erf(z)", "Methods: T5, C9, C10")
     sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
     d = sp.Symbol("d", positive=True, integer=True)
     for conv, k in (("sqrt2", 2), ("plain", 4)):
@@ -432,8 +432,8 @@ def check_erf() -> Check:
         m = shallow_metric(act, sw, sb)
         vol_spec = (k * sw**2 / sp.pi) ** (d / 2) * sp.sqrt(1 + k * sb**2) * (1 + k * sb**2 + k * sw**2 * U) ** (-(d + 2) / 4)
         R_spec = -sp.pi * sw**2 * k / 4 * (d - 1) * (d + 2) * U / ((1 + k * sb**2) * sp.sqrt(1 + k * sb**2 + k * sw**2 * U))
-        c.identity(f"{act.name}: T4 R - SPEC T5 closed form (symbolic d)", m.scalar_curvature(d, simplify=False) - R_spec)
-        c.identity(f"{act.name}: volume / SPEC T5 closed form - 1", sp.simplify(sp.powsimp(m.volume_element(d) / vol_spec, force=True)) - 1)
+        c.identity(f"{act.name}: T4 R - T5 closed form (symbolic d)", m.scalar_curvature(d, simplify=False) - R_spec)
+        c.identity(f"{act.name}: volume / T5 closed form - 1", sp.simplify(sp.powsimp(m.volume_element(d) / vol_spec, force=True)) - 1)
         m1 = shallow_metric(act, 1, 1)
         vols, Rs = REFERENCE["C9"][act.name]
         for r, vref, Rref in zip(REFERENCE["C9_r"], vols, Rs):
@@ -456,7 +456,7 @@ def check_erf() -> Check:
 def check_arccos() -> Check:
     """T6 / C11-C13: arc-cosine family: ReLU flat for every bias, power law with bias, cone without."""
     c = Check("Arc-cosine family", "E[phi_m'^2] = m^2/2 (2m-3)!! s^(m-1); ReLU flat; m >= 2: T4c; no bias: a cone; "
-              "m = 0: undefined", "SPEC T6, C11-C13")
+              "m = 0: undefined", "Methods: T6, C11-C13")
     sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
     d = sp.Symbol("d", positive=True, integer=True)
     relu = shallow_metric(acts.relu(), sw, sb)
@@ -502,7 +502,7 @@ def check_deep(*, widths: Sequence[int] = (200, 800, 3200), repeats: int = 6, mc
                device=None) -> Check:
     """T7 / C14: deep recursion (symbolic and numeric routes agree; C14 values; wide random nets)."""
     c = Check("Deep networks at infinite width", "g^l = sigma_l^2 E[phi'^2] g^{l-1} + 1/4 E[(phi'^2)''] dq dq^T",
-              "SPEC T7, C14")
+              "Methods: T7, C14")
     sig_w, sig_b = (R_(6, 5), R_(3, 2)), (R_(1, 2), R_(3, 10))
     x = torch.tensor([[0.8, -0.4]])
     ms = deep_metric(acts.erf("sqrt2"), sig_w, sig_b)
@@ -526,7 +526,7 @@ def check_deep(*, widths: Sequence[int] = (200, 800, 3200), repeats: int = 6, mc
     gmc = random_deep_metrics(acts.erf("sqrt2"), x, [mc_width, mc_width], sw_f, sb_f, seed=seed, device=device)
     for l, gm in enumerate(gmc):
         ref = ms[l].evaluate(x)
-        # one draw: O(n^-1/2) fluctuations with a prefactor of a few (SPEC C14: 2-5% at n = 6000)
+        # one draw: O(n^-1/2) fluctuations with a prefactor of a few (Methods: reference checks, C14: 2-5% at n = 6000)
         c.value(f"width {mc_width}, layer {l + 1}: relative error (one net)", relative_error(gm.cpu(), ref).item(), 0,
                 tol=6 / math.sqrt(mc_width))
     errs = [[relative_error(random_deep_metrics(acts.erf("sqrt2"), x, [n, n], sw_f, sb_f, seed=seed + 7 * n + r,

@@ -1,6 +1,6 @@
 """Curvature of an explicit metric with SymPy: Christoffel symbols, Riemann, Ricci, scalar.
 
-Conventions (SPEC §2.4; sign chosen so that the unit 2-sphere has R = +2)::
+Conventions (Methods: curvature conventions; sign chosen so that the unit 2-sphere has R = +2)::
 
     Gamma^a_{mn} = 1/2 g^{ab} (d_m g_{bn} + d_n g_{bm} - d_b g_{mn})
     R^a_{bmn}    = d_m Gamma^a_{nb} - d_n Gamma^a_{mb} + Gamma^a_{ml} Gamma^l_{nb} - Gamma^a_{nl} Gamma^l_{mb}
@@ -90,7 +90,7 @@ def _inverse(g: sp.Matrix, mode: str) -> sp.Matrix:
     if mode == "staged":
         det = bounded_simplify(det, seconds=STAGE_SECONDS, how=lambda e: sp.factor(sp.simplify(e)))
     if det == 0:
-        raise ValueError("metric is singular (det g = 0): curvature is undefined (SPEC §2.5)")
+        raise ValueError("metric is singular (det g = 0): curvature is undefined (Methods: degenerate metrics)")
     adj = g.adjugate(method="berkowitz")
     return adj / det
 
@@ -292,7 +292,7 @@ def volume_element(g, coords) -> sp.Expr:
 
 
 def scalar_curvature_flipped_gamma_terms(g, coords) -> sp.Expr:
-    """FOR COMPARISON ONLY: the Ricci pattern of the authors' autograd ``ricci`` (SPEC §3.8),
+    """FOR COMPARISON ONLY: the Ricci pattern of the authors' autograd ``ricci`` (Methods: the authors' curvature),
     derivative terms standard but both Gamma-Gamma terms with flipped signs::
 
         R'_{bn} = d_a Gamma^a_{bn} - d_b Gamma^a_{an} + Gamma^l_{an} Gamma^a_{bl} - Gamma^l_{bn} Gamma^a_{al}

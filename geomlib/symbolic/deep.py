@@ -1,4 +1,4 @@
-"""Deep fully connected networks at infinite width: the layer recursion for the metric (SPEC T7).
+"""Deep fully connected networks at infinite width: the layer recursion for the metric (Methods: T7).
 
 Network: ``h^l = W^l Phi~^{l-1} + b^l``, ``Phi~^{l-1} = n_{l-1}^{-1/2} phi(h^{l-1})``, ``Phi~^0 = x``,
 ``W^l_ij ~ N(0, sigma_l^2)``, ``b^l ~ N(0, sigma_{b,l}^2)``. With ``K^0(x,x) = |x|^2``,
@@ -145,7 +145,7 @@ def _numeric(act, sw, sb, Ep, Ek):
 
 
 def authors_deep_sigmas(widths: Sequence[int]) -> tuple[list[float], list[float]]:
-    """sigma_w, sigma_b of the authors' deep MLP in T7's parametrisation (SPEC §2.1, T7):
+    """sigma_w, sigma_b of the authors' deep MLP in T7's parametrisation (Methods: feature maps, T7):
     every weight and bias N(0, 1), the bias of layer l >= 2 divided by sqrt(n_{l-1}) with the weights,
     so sigma_l = 1, sigma_{b,1} = 1 and sigma_{b,l}^2 = 1/n_{l-1}. ``widths``: hidden widths n_1..n_L."""
     widths = list(widths)

@@ -1,4 +1,4 @@
-"""Finite-width shallow networks in closed form (SPEC T2), in torch and SymPy.
+"""Finite-width shallow networks in closed form (Methods: T2), in torch and SymPy.
 
 Network ``Phi~_j(x) = phi(w_j.x + b_j)/sqrt(n)``, ``W`` shape=[n, d] (rows w_j), ``b`` shape=[n].
 With ``z_j = w_j.x + b_j``::
@@ -11,9 +11,9 @@ With ``z_j = w_j.x + b_j``::
             m_ij = w_i1 w_j2 - w_i2 w_j1.
 
 Why the T-form holds: each feature Hessian (1/sqrt n) phi''(z_j) w_j w_j^T has rank one, so in the
-Gauss equation (SPEC §2.4) <H, H> is totally symmetric and cancels, and Gamma_{a mu nu} = T/2.
+Gauss equation (Methods: Gauss-equation route) <H, H> is totally symmetric and cancels, and Gamma_{a mu nu} = T/2.
 
-For comparison only, the authors' conventions (SPEC §3.8): ``authors_curvature_2d`` (their
+For comparison only, the authors' conventions (Methods: the authors' curvature): ``authors_curvature_2d`` (their
 ``ricci_analytic``: prefactor -3 instead of -1) and ``authors_t_form`` (their ``scalcurv_shallow``:
 -3/4 (||tau||^2 - ||T||^2)); both return exactly 3R.
 """
@@ -98,7 +98,7 @@ def curvature_m_form_2d(W, b, x, dphi, ddphi, *, prefactor: float = -1.0) -> tor
 
 
 def authors_curvature_2d(W, b, x, dphi, ddphi) -> torch.Tensor:
-    """FOR COMPARISON ONLY: the authors' 2-D analytic formula (prefactor -3): exactly 3R (SPEC §3.8)."""
+    """FOR COMPARISON ONLY: the authors' 2-D analytic formula (prefactor -3): exactly 3R (Methods: the authors' curvature)."""
     return curvature_m_form_2d(W, b, x, dphi, ddphi, prefactor=-3.0)
 
 
@@ -186,7 +186,7 @@ def t2_identity(W: Sequence[Sequence], *, form: str = "T") -> sp.Expr:
 
 
 def t2_gamma_split(W: Sequence[Sequence]) -> tuple[sp.Expr, sp.Expr]:
-    """Why the authors' flipped-sign pattern gives exactly 3R on shallow networks (SPEC §3.8).
+    """Why the authors' flipped-sign pattern gives exactly 3R on shallow networks (Methods: the authors' curvature).
 
     Splits R = g^{bn} R_{bn} into its derivative terms g^{bn}(d_a Gamma^a_{nb} - d_n Gamma^a_{ab}) and its
     Gamma-Gamma terms, for the generic-activation jet of :func:`t2_identity`, and returns the residuals

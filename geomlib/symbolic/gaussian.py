@@ -1,4 +1,4 @@
-"""Gaussian expectations E_{z ~ N(0, s)}[f(z)] of activation functionals (SPEC T3, T6, T7; Methods: numerical accuracy).
+"""Gaussian expectations E_{z ~ N(0, s)}[f(z)] of activation functionals (Methods: T3, T6, T7; Methods: numerical accuracy).
 
 Three routes, and every result says which one produced it (``GaussianExpectation.method``):
 

@@ -1,4 +1,4 @@
-"""NNGP kernels of one hidden layer and their metrics on the diagonal (SPEC T1a, T5, T6).
+"""NNGP kernels of one hidden layer and their metrics on the diagonal (Methods: T1(a), T5, T6).
 
 For ``z_x = w.x + b``, ``w ~ N(0, sigma_w^2 I)``, ``b ~ N(0, sigma_b^2)``, the kernel
 ``k(x, y) = E[phi(z_x) phi(z_y)]`` depends on x, y only through
@@ -199,7 +199,7 @@ class DotProductKernel:
             if ser.has(THETA) or ser.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
                 raise DegenerateMetricError(
                     f"{self.name}: {nm} diverges as y -> x ({bounded_simplify(ser, seconds=10)} with theta -> 0): the kernel has a "
-                    "cusp on the diagonal, so the metric is infinite (degree-0 arc-cosine: E[delta^2] = oo; SPEC T6)")
+                    "cusp on the diagonal, so the metric is infinite (degree-0 arc-cosine: E[delta^2] = oo; Methods: T6)")
             lim = bounded_simplify(ser, seconds=60)
             lim = sp.nsimplify(lim) if power is not None else lim
             out.append(lim * a**power if power is not None else lim)

@@ -1,4 +1,4 @@
-"""Infinite-width metrics: the rotation-invariant form, the shallow-network metric (SPEC T3), the
+"""Infinite-width metrics: the rotation-invariant form, the shallow-network metric (Methods: T3), the
 metric of any explicit kernel on the diagonal (T1a) and the conformal change of a kernel (T1b).
 
 :class:`RotationInvariantMetric` holds ``g(x) = A(u) I + B(u) x x^T`` (u = |x|^2) either
@@ -114,7 +114,7 @@ class RotationInvariantMetric:
         return t4a_volume_element(self.A, self.B, U, d)
 
     def scalar_curvature(self, d, *, simplify=True) -> sp.Expr:
-        """Scalar curvature R(u) in dimension d, closed form T4a (SPEC §2.4 sign).
+        """Scalar curvature R(u) in dimension d, closed form T4a (sign of Methods: curvature conventions).
 
         ``simplify=True`` (default): simplified when R has at most 400 operations and SymPy finishes
         within 10 s, otherwise the unsimplified closed form (exact all the same; see
@@ -224,7 +224,7 @@ class RotationInvariantMetric:
 
 def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, rtol: float | None = None,
                    try_sympy: bool = True, nodes: int | None = None) -> RotationInvariantMetric:
-    """Infinite-width metric of a one-hidden-layer network (SPEC T3)::
+    """Infinite-width metric of a one-hidden-layer network (Methods: T3)::
 
         g = e^Omega(u) [I + 2 Omega'(u) x x^T],   e^Omega = sigma_w^2 E_{z~N(0, sigma_w^2 u + sigma_b^2)}[phi'(z)^2]
 
@@ -278,7 +278,7 @@ def shallow_metric(act, sigma_w=1, sigma_b=1, *, cho_saul: bool = False, rtol: f
 
 def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol], *, form: str = "mixed",
                        at: Sequence | None = None) -> sp.Matrix:
-    """Metric on the diagonal of an explicit kernel k(x, y) (SPEC T1a), shape=[d, d]::
+    """Metric on the diagonal of an explicit kernel k(x, y) (Methods: T1(a); Burges 1999), shape=[d, d]::
 
         mixed:     g_{mu nu} = d_{x_mu} d_{y_nu} k |_{y=x}
         diagonal:  g_{mu nu} = 1/2 d_mu d_nu k(x, x) - d_{y_mu} d_{y_nu} k |_{y=x}
@@ -327,7 +327,7 @@ def metric_from_kernel(k: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol
 
 
 def conformal_metric(g: sp.Matrix, k: sp.Expr, c: sp.Expr, x: Sequence[sp.Symbol], y: Sequence[sp.Symbol]) -> sp.Matrix:
-    """Metric of the conformally transformed kernel c(x) c(y) k(x, y) (Amari & Wu 1999; SPEC T1b)::
+    """Metric of the conformally transformed kernel c(x) c(y) k(x, y) (Amari & Wu 1999; Methods: T1(b))::
 
         g~ = c^2 g + grad c grad c^T k(x,x) + c (grad c k_.^T + k_. grad c^T),   k_mu = d_{y_mu} k |_{y=x}
 

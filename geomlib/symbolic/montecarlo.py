@@ -1,7 +1,7 @@
 """Finite-width random networks, for Monte Carlo checks of the infinite-width theory (T3, T7).
 
 Independent of geomlib.numeric on purpose: the shallow metric is computed directly from its
-definition (SPEC §2.2), ``g = (1/n) sum_j phi'(z_j)^2 w_j w_j^T``, and deep networks by torch
+definition (Methods: pullback metric), ``g = (1/n) sum_j phi'(z_j)^2 w_j w_j^T``, and deep networks by torch
 autograd (``torch.func.jacfwd``) of the width-normalised features.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Closed forms for rotation-invariant metrics g = A(u) I + B(u) x x^T, u = |x|^2 (SPEC T4).
+"""Closed forms for rotation-invariant metrics g = A(u) I + B(u) x x^T, u = |x|^2 (Methods: T4).
 
 The formulas are written as plain arithmetic so the *same* function evaluates SymPy expressions
-and torch tensors. Conventions: SPEC §2.4 (unit sphere R = +2); ``'`` is d/du.
+and torch tensors. Conventions: Methods: curvature conventions (unit sphere R = +2); ``'`` is d/du.
 
 * T4a (any d)::
 

@@ -1,4 +1,4 @@
-"""Datasets: the loaders through every step of the SPEC §5 order, including the error paths; the
+"""Datasets: the loaders through every step of the order in Methods: data sources, including the error paths; the
 2-D tasks' training sets.
 
 Small IDX / CIFAR-pickle files written into temp folders stand in for user-supplied data (they test

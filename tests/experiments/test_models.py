@@ -1,4 +1,4 @@
-"""geomlib.experiments.models: the MLPs (SPEC §2.1 scalings), ResNet feature maps under torch.func,
+"""geomlib.experiments.models: the MLPs (scalings of Methods: feature maps), ResNet feature maps under torch.func,
 BN eval behaviour, SSL losses against slow direct computations, augmentations' determinism, the
 linear probe."""
 import math

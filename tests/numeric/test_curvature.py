@@ -1,4 +1,4 @@
-"""Scalar curvature (SPEC §2.4, §3 T2/T5, §3.8; checks C1, C4-C6, C8, C10): Gauss route, metric
+"""Scalar curvature (Methods: curvature conventions, T2/T5, the authors' curvature; checks C1, C4-C6, C8, C10): Gauss route, metric
 route, T2 closed forms, slow Christoffel and finite-difference oracles, the authors' 3R pattern."""
 import math
 import warnings
@@ -12,7 +12,7 @@ import geomlib.numeric as gn
 from geomlib.symbolic import scalar_curvature as sym_scalar_curvature
 from numeric_oracles import brioschi_fd, christoffel_scalar_curvature_loop
 
-# SPEC T2 deterministic reference net
+# the deterministic reference net (Methods: reference checks)
 W_REF = [[1.0, 0.5], [-0.3, 1.2], [0.7, -0.9]]
 B_REF = [0.1, -0.2, 0.3]
 X_REF = [0.4, -0.3]
@@ -88,7 +88,7 @@ def test_metric_route_textbook_metrics(device):
 
 
 def rot_inv_metric(X):
-    """SPEC C8: g = A(u) I + B(u) x x^T with A = (1 + 2u)^(-1/2) + u/5, B = e^(-u)/3."""
+    """Methods: reference checks, C8: g = A(u) I + B(u) x x^T with A = (1 + 2u)^(-1/2) + u/5, B = e^(-u)/3."""
     u = (X * X).sum(-1)
     A = (1 + 2 * u) ** -0.5 + u / 5
     B = torch.exp(-u) / 3
@@ -278,7 +278,7 @@ def test_finite_width_approaches_infinite_width_erf():
 
 def test_infinite_width_metric_from_geomlib_symbolic():
     """geomlib.symbolic's T3 erf metric (SymPy, lambdified to torch): our metric route = its T4a
-    closed form = the SPEC C10 number, and R(Qx) = R(x) (rotation invariance)."""
+    closed form = the C10 number (Methods: reference checks), and R(Qx) = R(x) (rotation invariance)."""
     from geomlib.symbolic import erf, shallow_metric
 
     g = shallow_metric(erf(), sp.Rational(13, 10), sp.Rational(7, 10))

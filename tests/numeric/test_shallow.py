@@ -1,4 +1,4 @@
-"""SPEC T2 closed forms for shallow nets against autodiff (geomlib.numeric.shallow)."""
+"""Methods: T2 closed forms for shallow nets against autodiff (geomlib.numeric.shallow)."""
 import math
 
 import pytest

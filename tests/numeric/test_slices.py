@@ -1,4 +1,4 @@
-"""Slices (SPEC §4.3, C19) and the metric they inherit: JVP-induced V^T g V = full-Jacobian value."""
+"""Slices (Methods: slices, C19) and the metric they inherit: JVP-induced V^T g V = full-Jacobian value."""
 import math
 
 import pytest
@@ -77,7 +77,7 @@ def test_plane_anchor_coordinates_and_mask(device):
     torch.manual_seed(0)
     x1, x2, x3 = torch.randn(3, 1, 4, 4, device=device)
     pl = gn.Plane(x1, x2, x3, n=61)
-    # C19: anchors at the SPEC §4.3 chart coordinates, centroid at the origin
+    # C19: anchors at the chart coordinates of Methods: slices, centroid at the origin
     coords = pl.coords_of(torch.stack([x1, x2, x3]))
     ref = torch.tensor([[-0.5, 0.5 / S3], [0.5, 0.5 / S3], [0.0, -1 / S3]], device=device)
     torch.testing.assert_close(coords, ref, rtol=0, atol=1e-12)

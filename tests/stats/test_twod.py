@@ -1,4 +1,4 @@
-"""SPEC §4.5 boundary contrast Delta: exact on synthetic fields, brute-force distances (a real run:
+"""The 2-D boundary contrast Delta (Methods: the 2-D boundary contrast): exact on synthetic fields, brute-force distances (a real run:
 tests/experiments/twod/test_measure.py)."""
 import math
 

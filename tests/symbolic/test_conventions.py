@@ -1,4 +1,4 @@
-"""Curvature conventions (SPEC §2.4, C1): sphere +2, hyperbolic plane -2, polar plane 0."""
+"""Curvature conventions (Methods: curvature conventions, C1): sphere +2, hyperbolic plane -2, polar plane 0."""
 import pytest
 import sympy as sp
 

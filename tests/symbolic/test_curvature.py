@@ -15,7 +15,7 @@ from geomlib.symbolic.curvature import scalar_curvature_flipped_gamma_terms
 
 
 def oracle_R(g, x):
-    """Textbook route of SPEC §2.4, written out with no symmetry shortcuts (slow; reference only)."""
+    """Textbook route of Methods: curvature conventions, written out with no symmetry shortcuts (slow; reference only)."""
     d = len(x)
     gi = g.inv()
     Gam = [[[sum(gi[a, b] * (sp.diff(g[b, n], x[m]) + sp.diff(g[b, m], x[n]) - sp.diff(g[m, n], x[b])) / 2

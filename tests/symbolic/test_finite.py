@@ -1,4 +1,4 @@
-"""Finite-width shallow closed forms (T2) and the authors' factor 3 (SPEC §3.8): every route
+"""Finite-width shallow closed forms (T2) and the authors' factor 3 (Methods: the authors' curvature): every route
 against the brute-force Christoffel route, symbolic identities for a generic activation."""
 import pytest
 import sympy as sp

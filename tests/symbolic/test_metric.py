@@ -22,7 +22,7 @@ def test_kernel_route_equals_stein_route_and_c2():
 
 
 def test_plain_erf_kernel_metric_equals_t3():
-    # SPEC T5: for erf(z) the Williams kernel uses 2q in place of q
+    # Methods: T5 (Williams 1997): for erf(z) the Williams kernel uses 2q in place of q
     sw, sb = sp.symbols("sigma_w sigma_b", positive=True)
     km = nngp_kernel(erf("plain"), sw, sb).metric()
     t3 = shallow_metric(erf("plain"), sw, sb)
@@ -149,7 +149,7 @@ def test_bad_input_messages():
 def test_monte_carlo_c7_and_scaling(device):
     c = check_shallow_montecarlo(device=device, widths=(1000, 4000, 16000), repeats=6)
     assert c.passed, c
-    assert c.data["max_abs_err"] < 5e-3  # SPEC C7: about 1.6e-3 at n = 4e5
+    assert c.data["max_abs_err"] < 5e-3  # Methods: reference checks, C7: about 1.6e-3 at n = 4e5
     for act, tol in ((relu(), 1e-2), (arccos(2), 2e-2)):
         m = shallow_metric(act, R(13, 10), R(7, 10))
         x = torch.tensor([[0.5, -0.2, 0.9]], device=device)

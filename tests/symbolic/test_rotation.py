@@ -1,5 +1,5 @@
 """Rotation-invariant metrics (T4) and their instances (T5 erf, T6 arc-cosine): closed forms against
-the brute-force Christoffel route in d = 2, 3, 4 (and 5), and SPEC's reference values C8-C13."""
+the brute-force Christoffel route in d = 2, 3, 4 (and 5), and the reference values C8-C13 (Methods: reference checks)."""
 import pytest
 import sympy as sp
 import torch

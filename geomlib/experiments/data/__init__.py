@@ -1,6 +1,6 @@
 """Datasets of the experiments.
 
-Images for the MNIST and CIFAR chapters, loaded in the SPEC §5 order (data root in
+Images for the MNIST and CIFAR chapters, loaded in the order of Methods: data sources (data root in
 torchvision layout -> torchvision download -> offline real-data fallbacks), each with a source
 record, one log line and, for fallbacks and substitutes, a banner for the chapter; the 2-D tasks'
 training sets (:mod:`geomlib.experiments.data.toy`: XOR and the sinusoid).

@@ -1,4 +1,4 @@
-"""Anchor images for lines and planes through input space (SPEC §4.3, "ours"): drawn from the
+"""Anchor images for lines and planes through input space (Methods: anchors; ours): drawn from the
 held-out split, deterministic in ``(seed, classes)``, indices returned so chapters can save them."""
 from __future__ import annotations
 

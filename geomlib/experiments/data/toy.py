@@ -1,4 +1,4 @@
-"""Two-dimensional training sets (SPEC §4.1 F1, F2).
+"""Two-dimensional training sets (Methods: 2-D protocols, F1, F2).
 
 * XOR: the four corners ``(±1, ±1)``, labels ``0, 1, 1, 0`` (class 1 where the signs differ).
 * Sinusoid: ``n`` points uniform on ``[-1, 1]^2``, label ``1[x2 > 0.6 sin(7 x1 - 1)]``; the points

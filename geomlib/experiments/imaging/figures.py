@@ -1,4 +1,4 @@
-"""Figures of the deep chapters (SPEC §4.2 F6-F8 panels and colour maps): planes (prediction
+"""Figures of the deep chapters (Methods: F6-F8 panels and colour maps): planes (prediction
 ``tab10``, entropy ``cividis``, log10 volumes as ``viridis`` filled contours with the class
 boundary in red), per-stage maps, lines, anchor spectra, anchor thumbnails."""
 from __future__ import annotations

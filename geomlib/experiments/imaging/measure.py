@@ -1,5 +1,5 @@
-"""Geometry of a deep feature map on planes and lines through test images (SPEC §4.2 F6-F8,
-§4.3, §4.5): predicted class, entropy, the plane-induced log area element, the authors'
+"""Geometry of a deep feature map on planes and lines through test images (Methods: ResNet protocol, F6-F8;
+slices; statistics): predicted class, entropy, the plane-induced log area element, the authors'
 effective top-k log volume, per-stage maps, anchor eigen-spectra, and the claim as numbers;
 the anchors, and the cached scans of a run's snapshots (:mod:`geomlib.cache` keys them by every
 parameter and geomlib's source, so a re-run of a chapter reuses them). Shared by the supervised
@@ -8,7 +8,7 @@ and self-supervised chapters.
 Conventions (all log values base 10):
 
 * ``log10_area``: Euclidean-area magnification of the plane,
-  ``log10 sqrt(det V^T g V) - log10 sqrt(det V^T V)`` with ``V = [e_r, e_u]`` (SPEC §2.3, "ours"),
+  ``log10 sqrt(det V^T g V) - log10 sqrt(det V^T V)`` with ``V = [e_r, e_u]`` (Methods: slice elements, ours),
   from two JVPs per point; a constant shift of ``log10 sqrt(det G)`` per plane, so correlations
   and contrasts are the same for either.
 * ``log10_eff``: the authors' effective volume, ``sum_{i<=k} log10 s_i`` over the k largest
@@ -17,9 +17,9 @@ Conventions (all log values base 10):
 * Predictions and entropies come from a ``readout``: the classifier's softmax (supervised,
   :func:`geomlib.experiments.deep.measure.classifier_readout`) or the linear probe's probabilities
   (SSL, :func:`geomlib.experiments.ssl.measure.probe_readout`); the entropy is ``-sum p log10 p``
-  (SPEC §2.6).
+  (Methods: prediction entropy).
 * Anchors live in the network's input space (normalised pixels); planes are built there, as the
-  authors do (CIFAR interpolates in normalised pixel space, SPEC §4.3).
+  authors do (CIFAR interpolates in normalised pixel space, Methods: slices).
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _pred_entropy(phi, readout, pts, chunk):
 
 
 def plane_stats(logvol: np.ndarray, entropy: np.ndarray, pred: np.ndarray, mask=None) -> dict:
-    """The claim as numbers on one plane grid (SPEC §4.5, ours): Pearson/Spearman correlation of
+    """The claim as numbers on one plane grid (Methods: statistics, ours): Pearson/Spearman correlation of
     log10 volume with entropy and the boundary contrast (NaN when the plane has no class change)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(no predicted-class change|correlation undefined|boundary contrast undefined).*")
@@ -136,7 +136,7 @@ def scan_plane(model: torch.nn.Module, anchors: torch.Tensor, readout: Callable,
 def scan_line(model: torch.nn.Module, xa: torch.Tensor, xb: torch.Tensor, readout: Callable, *,
               steps: int = 64, effective: bool = True, k: int | None = None, stages: Sequence[int] = (),
               device: torch.device | str = "cpu", dtype=torch.float64, chunk_size: int | None = None) -> dict:
-    """Scan the segment ``xa -> xb`` (network input space, both endpoints included; SPEC §4.3 ours).
+    """Scan the segment ``xa -> xb`` (network input space, both endpoints included; Methods: slices, ours).
 
     Returns ``t [steps]``, ``pred``, ``entropy``, ``log10_length`` (length magnification
     ``log10 sqrt(v^T g v) - log10 |v|``, one JVP per point), optionally ``log10_eff`` (authors'

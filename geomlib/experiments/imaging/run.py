@@ -1,4 +1,4 @@
-"""Training runs of the deep chapters (SPEC §4.1 F6-F8), shared by supervised and self-supervised
+"""Training runs of the deep chapters (Methods: F6-F8 protocols), shared by supervised and self-supervised
 learning: data preparation, one resumable training per (method, activation, seed), and
 per-snapshot access to the models.
 
@@ -8,10 +8,10 @@ per-snapshot access to the models.
 | ``barlow`` (F7) | ResNet-34 GELU + Linear(512, 256, no bias), Barlow Twins | ImageNet mean/std | same | 1024, drop_last | 1000 | 0, 50, 200, 500, 1000 |
 | ``simclr`` (F8) | ResNet-34 GELU + 512-512-10 head, NT-Xent (tau 0.07) | none | same | 512, drop_last | 1000 | 0, 50, 200, 1000 |
 
-Substitute datasets (SPEC §5) are normalised with their own training statistics for the
+Substitute datasets (Methods: CIFAR-10 substitutes) are normalised with their own training statistics for the
 supervised and Barlow runs (SimCLR: none). ``quick`` and ``tiny`` keep the pipeline and shrink the
 net (ResNet-18 at a width multiplier), the data (a stratified subset) and the epochs; snapshot 0 is
-always the true initialisation (SPEC §4.4). Checkpoints live under
+always the true initialisation (Methods: snapshots). Checkpoints live under
 ``<artifacts>/deep_checkpoints/`` keyed by the recipe, so an interrupted paper run resumes.
 
 What differs between the methods (network, augmented views, training step, normalisation,
@@ -96,7 +96,7 @@ def data_normalization(data: ImageData, recipe: DeepRecipe) -> tuple:
 
 
 def prepare_images(data: ImageData, recipe: DeepRecipe, method: Method) -> PreparedImages:
-    """Stratified subsets (deterministic in the seed) and the method's normalisation (SPEC §5)."""
+    """Stratified subsets (deterministic in the seed) and the method's normalisation (Methods: data scaling)."""
     if method.name != recipe.method:
         raise ValueError(f"recipe of method {recipe.method!r} given with method {method.name!r}")
     if data.train_x.dim() != 4 or tuple(data.train_x.shape[1:]) != (3, 32, 32):

@@ -20,7 +20,7 @@ METHODS = ("supervised", "barlow", "simclr")
 NETS = {"paper": dict(depth=34, width=1.0), "quick": dict(depth=18, width=0.125),
         "tiny": dict(depth=18, width=0.0625)}
 
-# SPEC §4.3: the authors' class triples (x1, x2, x3) of the planes, and the classes of the line
+# Methods: ResNet protocol (scans): the authors' class triples (x1, x2, x3) of the planes, and the classes of the line
 TRIPLES = ((5, 6, 1), (5, 6, 7), (7, 6, 1))
 LINE_CLASSES = (7, 6)
 

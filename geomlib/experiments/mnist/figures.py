@@ -1,6 +1,6 @@
 """Figures of the MNIST slice chapters (book/src/30_mnist_lines.md, 31_mnist_planes.md).
 
-Colour maps as SPEC §4.2: predicted class ``tab10`` (classes 0-9), entropy ``cividis``, log10
+Colour maps as in Methods: predictions and colour maps: predicted class ``tab10`` (classes 0-9), entropy ``cividis``, log10
 volume ``viridis`` (filled contours). All functions return the figure; the chapters show it.
 """
 from __future__ import annotations

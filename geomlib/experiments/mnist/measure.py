@@ -1,17 +1,17 @@
-"""Geometry of the MNIST slice experiments (SPEC §4.1-4.3 F4/F5, §4.5): at every snapshot of the
+"""Geometry of the MNIST slice experiments (Methods: MNIST protocol, F4/F5; statistics): at every snapshot of the
 trained MLP from true initialisation on, lines between two held-out digits and planes through
 three, with predictions, entropy, two volume measures and anchor spectra, and the statistics
 (:mod:`geomlib.stats`) that turn them into numbers.
 
-Volume measures (SPEC §2.3, both in log10 units):
+Volume measures (Methods: slice elements, effective volume; both in log10 units):
 
 * ``induced``: ``log10 sqrt(det V^T g V)``, the area element the metric induces on the plane per
   unit chart area (length element per unit t on a line), from k = 2 (1) JVPs per point;
 * ``effective``: the authors' effective top-k log volume over the full input space,
   ``sum_{i<=k} log10 s_i`` with ``s_i`` the singular values of ``J / sqrt(n)`` (k = 10 on planes,
-  k = min(784, w) on lines: the log pseudo-determinant, SPEC §2.3).
+  k = min(784, w) on lines: the log pseudo-determinant, Methods: effective volume).
 
-Feature map: ``Phi(x) = phi(W1 x + b1)`` (SPEC §2.1; the readout is never part of Phi), handed to
+Feature map: ``Phi(x) = phi(W1 x + b1)`` (Methods: feature maps; the readout is never part of Phi), handed to
 :mod:`geomlib.numeric` as ``nn.Sequential(hidden, activation)`` sharing the model's parameters,
 which its closed-form routes accept. Geometry is float64; training may be float32 (quick).
 """
@@ -42,7 +42,7 @@ def slice_measures(model: nn.Module, phi, points: torch.Tensor, directions: torc
     selects the points where the effective top-``k`` volume is computed (default: all).
     Returns ``pred [N]``, ``entropy [N]`` (log10), ``induced [N]`` (log10 area/length element),
     ``effective [M]`` (log10), ``eff_rank [M]`` (singular values used), ``eff_index [M]``.
-    Singular points give ``-inf`` (warned by :mod:`geomlib.numeric`, SPEC §2.5).
+    Singular points give ``-inf`` (warned by :mod:`geomlib.numeric`, Methods: degenerate metrics).
     """
     from ...numeric import effective_log10_volume, induced_log_volume
 
@@ -77,7 +77,7 @@ def nested_index(n: int, stride: int) -> torch.Tensor:
 
 class _expected_warnings(warnings.catch_warnings):
     """Silence the warnings these slices are expected to raise, and only those: rank caps of the
-    effective volume (recorded per point in ``eff_rank``) and singular points (``-inf``, SPEC §2.5)."""
+    effective volume (recorded per point in ``eff_rank``) and singular points (``-inf``, Methods: degenerate metrics)."""
 
     def __enter__(self):
         from ...numeric import RankCapWarning, SingularMetricWarning
@@ -163,7 +163,7 @@ def evaluate_planes(data, s: MNISTSettings, seed: int, act: str, train_result, *
 
 
 def plane_statistics(ev: dict, *, seed: int, act: str) -> list[dict]:
-    """Rows (one per triple, epoch, measure, region) of the SPEC §4.5 plane statistics:
+    """Rows (one per triple, epoch, measure, region) of the plane statistics (Methods: statistics):
     Pearson/Spearman correlation of log10 volume with entropy and the boundary contrast (mean log10
     volume on cells next to a predicted-class change minus elsewhere), over the full plane and the
     anchor triangle."""

@@ -37,7 +37,7 @@ def data_params(data) -> dict:
 
 def train_mnist(data, s: MNISTSettings, seed: int, act: str = "sigmoid", *, device=None,
                 progress: bool = True, refresh: bool = False):
-    """Train the ``[784, w, 10]`` MLP of settings ``s`` (Adam, cross-entropy, N(0,1) init, SPEC §4.1
+    """Train the ``[784, w, 10]`` MLP of settings ``s`` (Adam, cross-entropy, N(0,1) init, Methods: MNIST protocol,
     F4) and return its :class:`~geomlib.experiments.training.TrainResult` (snapshots at ``s.snapshot_epochs``).
 
     Cached under ``artifacts/mnist_train`` by (settings, seed, act, data source); an interrupted

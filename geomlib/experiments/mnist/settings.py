@@ -10,14 +10,14 @@ import torch
 
 LINE_PAIRS = ((1, 6), (1, 5), (5, 7))
 PLANE_TRIPLES = ((5, 6, 1), (5, 6, 7), (7, 6, 1))
-SPEC_SEEDS = (401, 402, 403, 404, 405, 501)
+PAPER_SEEDS = (401, 402, 403, 404, 405, 501)
 
 
 @dataclass(frozen=True)
 class MNISTSettings:
-    """Settings of one profile (SPEC §4.1 F4/F5 for ``paper``; reductions for ``quick``/``tiny``).
+    """Settings of one profile (Methods: MNIST protocol, F4/F5, for ``paper``; reductions for ``quick``/``tiny``).
 
-    ``snapshot_epochs`` are counted from true initialisation (0 = before any step; SPEC §4.4).
+    ``snapshot_epochs`` are counted from true initialisation (0 = before any step; Methods: snapshots).
     ``eff_stride``: the effective volume (full Jacobian) is evaluated on every ``eff_stride``-th
     plane grid point per axis (a nested, coarser grid), the induced area on every point.
     """
@@ -48,7 +48,7 @@ class MNISTSettings:
 
     @property
     def k_line_used(self) -> int:
-        """k of the line volume: 784 capped at rank(g) <= min(784, w) (SPEC §2.3)."""
+        """k of the line volume: 784 capped at rank(g) <= min(784, w) (Methods: effective volume)."""
         return min(self.k_line, self.width, 784)
 
     def params(self) -> dict:
@@ -56,7 +56,7 @@ class MNISTSettings:
 
 
 def settings_for(profile: str, seed: int = 401) -> MNISTSettings:
-    """The settings of ``profile``: tiny uses ``seed``, quick ``(seed, seed + 1)``, paper SPEC's six
+    """The settings of ``profile``: tiny uses ``seed``, quick ``(seed, seed + 1)``, paper the authors' six
     seeds (ReLU: the first one, paper the first two)."""
     if profile == "tiny":
         return MNISTSettings("tiny", width=100, epochs=3, batch_size=10, n_train=1000, train_dtype="float32",
@@ -69,7 +69,7 @@ def settings_for(profile: str, seed: int = 401) -> MNISTSettings:
     if profile == "paper":
         return MNISTSettings("paper", width=2000, epochs=200, batch_size=1000, n_train=None, train_dtype="float64",
                              line_epochs=(0, 1, 60, 180), plane_epochs=(0, 1, 100, 200), line_steps=64,
-                             plane_n=60, eff_stride=1, seeds=SPEC_SEEDS, relu_seeds=SPEC_SEEDS[:2], eff_method="auto",
+                             plane_n=60, eff_stride=1, seeds=PAPER_SEEDS, relu_seeds=PAPER_SEEDS[:2], eff_method="auto",
                              cpu_threads=None)
     raise ValueError(f"unknown profile {profile!r}: choose tiny, quick or paper")
 

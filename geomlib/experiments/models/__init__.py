@@ -1,6 +1,6 @@
-"""The models whose feature-map geometry the book studies (SPEC §2.1): the shallow and deep MLPs of
+"""The models whose feature-map geometry the book studies (Methods: feature maps): the shallow and deep MLPs of
 the 2-D and MNIST experiments (:mod:`~geomlib.experiments.models.mlp`), and for the deep chapters
-(SPEC §4.1 F6-F8) CIFAR-style ResNets, Barlow Twins and SimCLR heads and losses, their
+(Methods: F6-F8 protocols) CIFAR-style ResNets, Barlow Twins and SimCLR heads and losses, their
 augmentations, a linear probe."""
 from .augment import (AugmentedImages, barlow_transforms, channel_stats, epoch_batches, normalize,
                       simclr_transforms, supervised_transform)

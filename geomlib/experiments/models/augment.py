@@ -1,4 +1,4 @@
-"""Image augmentations and deterministic epoch batches for the ResNet and SSL runs (SPEC §4.1 F6-F8).
+"""Image augmentations and deterministic epoch batches for the ResNet and SSL runs (Methods: F6-F8 protocols).
 
 Transforms are torchvision ``transforms.v2`` pipelines on float tensors ``shape=[C, H, W]`` in
 [0, 1], applied per image (independent random parameters per image and per view), then normalised:

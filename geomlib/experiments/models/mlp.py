@@ -1,12 +1,12 @@
-"""Multilayer perceptrons of the 2-D and MNIST experiments, with the authors' scalings (SPEC §2.1).
+"""Multilayer perceptrons of the 2-D and MNIST experiments, with the authors' scalings (Methods: feature maps).
 
-Both models draw **every** weight and bias from N(0, 1) (``sigma_w = sigma_b = 1``, no 1/d; SPEC §2).
+Both models draw **every** weight and bias from N(0, 1) (``sigma_w = sigma_b = 1``, no 1/d; Methods: notation and conventions).
 The readout is never part of the feature map Phi: ``model.features(x, layer=...)`` returns Phi,
 ``model(x)`` returns the logits.
 
 * :class:`ShallowMLP` ``[d, n, c]``: ``Phi = phi(W1 x + b1)`` (shape ``[B, n]``), logits
   ``(W2 Phi + b2) / sqrt(n)`` (shape ``[B, c]``; the readout bias is scaled too).
-* :class:`DeepMLP` ``[n_0, n_1, ..., n_L]`` (SPEC's ``[2, 8, 8, 8, 2]``): ``h^1 = W^1 x + b^1``,
+* :class:`DeepMLP` ``[n_0, n_1, ..., n_L]`` (the authors' ``[2, 8, 8, 8, 2]``): ``h^1 = W^1 x + b^1``,
   ``h^l = (W^l Phi^{l-1} + b^l) / sqrt(n_{l-1})`` for ``l >= 2`` (bias scaled too),
   ``Phi^l = phi(h^l)``; the logits are ``h^L``. One feature map (and metric) per hidden layer.
 """
@@ -21,7 +21,7 @@ from torch import nn
 ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
-    # the authors' "Erf" is erf(z / sqrt 2) (SPEC T2, T5)
+    # the authors' "Erf" is erf(z / sqrt 2) (Methods: T2, T5)
     "erf": lambda z: torch.special.erf(z / math.sqrt(2.0)),
     "relu": torch.relu,
     "gelu": nn.functional.gelu,
@@ -93,7 +93,7 @@ class ShallowMLP(nn.Module):
 
 
 class DeepMLP(nn.Module):
-    """Deep MLP with 1/sqrt(fan-in) scaling from the second layer on, bias included (SPEC §2.1).
+    """Deep MLP with 1/sqrt(fan-in) scaling from the second layer on, bias included (Methods: feature maps).
 
     ``widths = (n_0, n_1, ..., n_L)``: input ``n_0``, hidden ``n_1..n_{L-1}``, classes ``n_L``.
     """

@@ -1,4 +1,4 @@
-"""Linear probe: multinomial logistic regression on frozen backbone features (SPEC §4.1, §4.4).
+"""Linear probe: multinomial logistic regression on frozen backbone features (Methods: linear probe).
 
 The authors fit sklearn ``LogisticRegression()`` with its defaults (max_iter 100, unscaled
 features). We standardise the features (mean 0, std 1 per feature, training statistics) and allow
@@ -54,7 +54,7 @@ def fit_probe(train_feats, train_y, test_feats=None, test_y=None, *, max_iter: i
     Warns (and records ``converged=False``) if lbfgs stops at ``max_iter``.
     """
     if max_iter < 1000:
-        raise ValueError(f"max_iter must be >= 1000 (SPEC §4.4: the default 100 stops early), got {max_iter}")
+        raise ValueError(f"max_iter must be >= 1000 (Methods: linear probe: the default 100 stops early), got {max_iter}")
     X, y = _np(train_feats), _np(train_y).astype(np.int64)
     if X.ndim != 2 or len(X) != len(y):
         raise ValueError(f"expected features shape=[N, n] and labels shape=[N], got {X.shape}, {y.shape}")

@@ -1,11 +1,11 @@
 """CIFAR-style ResNets (He et al. 2016, CIFAR variant) whose feature maps we study.
 
-Architecture (SPEC §4.1 F6): 3x3 stem conv (stride 1, no max-pool) -> BN -> act, four stages of
+Architecture (Methods: ResNet architecture, F6): 3x3 stem conv (stride 1, no max-pool) -> BN -> act, four stages of
 BasicBlocks with channel counts ``64*width, 128*width, 256*width, 512*width`` and strides 1, 2, 2, 2,
 then AvgPool(4) -> flatten. Depth 18 uses blocks [2, 2, 2, 2], depth 34 uses [3, 4, 6, 3]. The
 activation is GELU (the paper's main model) or ReLU (control). Initialisation is PyTorch's default.
 
-Feature maps (SPEC §2.1): the readout ``fc`` is never part of Phi.
+Feature maps (Methods: feature maps): the readout ``fc`` is never part of Phi.
 ``features(x)`` is the pooled final-stage output, ``n = 512*width`` numbers (512 at width 1).
 ``features(x, stage=s)`` for s in 1..4 is stage s's output average-pooled to the same number of
 values: for 32x32 inputs the stage outputs are C_s x 32/2^(s-1) squared with C_s = 64*width*2^(s-1),
@@ -26,7 +26,7 @@ from torch import nn
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
-# stage s -> avg-pool kernel that turns its 32/2^(s-1)-sized map into 512*width numbers (SPEC §2.1)
+# stage s -> avg-pool kernel that turns its 32/2^(s-1)-sized map into 512*width numbers (Methods: feature maps)
 STAGE_POOL = {1: (16, 8), 2: (8, 8), 3: (8, 4), 4: (4, 4)}
 INPUT_SIZE = 32
 
@@ -62,7 +62,7 @@ class CifarResNet(nn.Module):
             0.25 the narrow ``quick``-profile net (128-d). ``64*width`` must be a positive integer.
         act: ``"gelu"`` or ``"relu"``.
         num_classes: readout size (logits ``shape=[B, num_classes]``).
-        in_channels: 3 (CIFAR-10, and the padded 3-channel substitutes of SPEC §5).
+        in_channels: 3 (CIFAR-10, and the padded 3-channel substitutes of Methods: CIFAR-10 substitutes).
     """
 
     def __init__(self, depth: int = 34, width: float = 1.0, act: str = "gelu", num_classes: int = 10,
@@ -100,7 +100,7 @@ class CifarResNet(nn.Module):
         """Feature map Phi(x), ``shape=[B, 512*width]``.
 
         ``stage=None`` (or 4): pooled final features (what the readout and the SSL heads see).
-        ``stage in 1..3``: that stage's output, avg-pooled per SPEC §2.1 to ``512*width`` values.
+        ``stage in 1..3``: that stage's output, avg-pooled as in Methods: feature maps to ``512*width`` values.
         """
         self._check_input(x)
         if stage is not None and stage not in STAGE_POOL:
@@ -144,7 +144,7 @@ def feature_map(model: nn.Module, stage: int | None = None, *,
 
     ``model`` is any module with ``features(x, stage=...)`` (a :class:`CifarResNet`, or an SSL
     wrapper whose ``backbone`` is one). The model is deep-copied, put in eval mode and cast to
-    ``dtype`` (float64 by default: SPEC geometry precision; ``None`` keeps the model's dtype), so
+    ``dtype`` (float64 by default: Methods: precision and tolerances; ``None`` keeps the model's dtype), so
     the caller's model is untouched.
     """
     net = _frozen_copy(getattr(model, "backbone", model), dtype)

@@ -1,9 +1,9 @@
-"""Self-supervised heads, losses and training steps: Barlow Twins and SimCLR (SPEC §4.1 F7, F8).
+"""Self-supervised heads, losses and training steps: Barlow Twins and SimCLR (Methods: self-supervised protocol, F7, F8).
 
-The feature map studied is always the backbone's pooled features (SPEC §2.1), never the
+The feature map studied is always the backbone's pooled features (Methods: feature maps), never the
 projector or head output.
 
-Losses (SPEC §4.1), for two views' embeddings ``z1, z2`` of ``shape=[B, D]``:
+Losses (Methods: Barlow Twins, SimCLR), for two views' embeddings ``z1, z2`` of ``shape=[B, D]``:
 
 * Barlow Twins (Zbontar et al. 2021): standardise each embedding dimension over the batch,
   ``z~ = (z - mean_b z) / std_b z`` (biased std, like BatchNorm1d without affine), cross-correlation
@@ -71,7 +71,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, tau: float = SIMCLR_TAU) ->
 
 
 class BarlowTwins(nn.Module):
-    """Backbone + linear projector ``Linear(n, proj_dim, bias=False)`` (SPEC F7; proj_dim 256 [U])."""
+    """Backbone + linear projector ``Linear(n, proj_dim, bias=False)`` (Methods: Barlow Twins protocol, F7; proj_dim 256 [U])."""
 
     def __init__(self, backbone: nn.Module, proj_dim: int = 256):
         super().__init__()
@@ -87,7 +87,7 @@ class BarlowTwins(nn.Module):
 
 
 class SimCLR(nn.Module):
-    """Backbone + head ``Linear(n, n) - GELU - Linear(n, out_dim)`` (SPEC F8: the authors reuse the
+    """Backbone + head ``Linear(n, n) - GELU - Linear(n, out_dim)`` (Methods: SimCLR protocol, F8: the authors reuse the
     classifier head, so ``out_dim = 10``)."""
 
     def __init__(self, backbone: nn.Module, out_dim: int = 10):

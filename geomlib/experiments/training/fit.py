@@ -1,6 +1,6 @@
-"""A generic, resumable training loop with snapshots at true initialisation (contracts.md).
+"""A generic, resumable training loop with snapshots at true initialisation (Methods: snapshots).
 
-Unlike the authors' scripts (whose "epoch 0" is taken after one epoch, SPEC §4.4), snapshot 0 is the
+Unlike the authors' scripts (whose "epoch 0" is taken after one epoch, Methods: snapshots), snapshot 0 is the
 model **before any step**. Checkpoints are written atomically (temp file + rename) and hold the
 model, the optimiser, every RNG state, the snapshots, the history and the epoch reached, so a run
 that is interrupted resumes where the last checkpoint left it and ends bit-identical to an

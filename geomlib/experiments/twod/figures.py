@@ -1,4 +1,4 @@
-"""Figures of the 2-D chapters (colour maps as SPEC §4.2: prediction ``cividis`` with the empirical
+"""Figures of the 2-D chapters (colour maps as in Methods: predictions and colour maps: prediction ``cividis`` with the empirical
 boundary in red, log10 volume ``viridis`` (log scale), curvature ``coolwarm`` clipped symmetrically)."""
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def plot_fields(fields: dict, epochs, *, layer: int = 1, units: bool = False, da
 
 def plot_layers(fields: dict, epochs, *, quantity: str = "log10_vol", R_cap: float = 1e6, title: str = ""):
     """Rows = epochs; columns = hidden layers. ``log10_vol``: one colour scale per row shared by the
-    layers (SPEC F3). ``R``: one symmetric clipping per panel (curvature grows by orders of magnitude
+    layers (Methods: deep sinusoid protocol, F3). ``R``: one symmetric clipping per panel (curvature grows by orders of magnitude
     with depth, so a shared scale would blank the first layer)."""
     epochs = list(epochs)
     layers = sorted(fields[epochs[0]]["layers"])
@@ -171,7 +171,7 @@ def plot_delta(tables, *, group: str = "width", ax=None, title: str = ""):
 
 
 def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5, title: str = ""):
-    """Initial log10 volume fields of several widths beside the infinite-width prediction (SPEC T3)
+    """Initial log10 volume fields of several widths beside the infinite-width prediction (Methods: T3)
     on one colour scale (first figure), and every grid point's value against ``|x|`` with the
     predicted curve (second figure). Returns both figures.
 
@@ -212,7 +212,7 @@ def plot_init_vs_theory(fields_by_width: dict, theory_fn, *, r_max: float = 1.5,
 
 
 def plot_R_vs_authors(f: dict, *, layer: int = 1, title: str = ""):
-    """Standard R beside the authors' convention (3R for shallow nets, SPEC §3.8), with their ratio."""
+    """Standard R beside the authors' convention (3R for shallow nets, Methods: the authors' curvature), with their ratio."""
     R, R3 = f["layers"][layer]["R"], f["R3"]
     X, Y = _mesh(f)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)

@@ -2,7 +2,7 @@
 the infinite-width baseline at initialisation, and Delta over training as a table.
 
 Uses :mod:`geomlib.numeric` (pullback metric ``g = J^T J / n`` of each hidden layer's feature map,
-SPEC §2.2; standard scalar curvature R, unit sphere +2, SPEC §2.4) and :mod:`geomlib.stats.twod`.
+Methods: pullback metric; standard scalar curvature R, unit sphere +2, Methods: curvature conventions) and :mod:`geomlib.stats.twod`.
 Grids follow :class:`geomlib.numeric.Grid2D`: values ``[n, n]`` with y along rows, x along columns.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def predicted_class(model, pts: torch.Tensor) -> np.ndarray:
 def log10_volume(model, pts: torch.Tensor, layer: int = 1, *, chunk: int = 256) -> np.ndarray:
     """``log10 sqrt(det g)`` of hidden layer ``layer``'s feature map at ``pts [N, 2]`` -> ``[N]``.
 
-    In two dimensions ``det g`` is the Cauchy-Binet sum over pairs of feature rows of ``J`` (SPEC T2),
+    In two dimensions ``det g`` is the Cauchy-Binet sum over pairs of feature rows of ``J`` (Methods: T2),
     ``det g = n^-2 sum_{j<k} (J_j1 J_k2 - J_j2 J_k1)^2``, a sum of non-negative terms: exact to
     rounding even where ``g`` is so ill-conditioned (saturated sigmoids of a trained narrow net,
     cond > 1e16) that an eigenvalue or Cholesky route reports it singular. For a shallow net
@@ -88,7 +88,7 @@ def curvature(model, pts: torch.Tensor, layer: int = 1) -> np.ndarray:
 
 
 def authors_curvature(model: ShallowMLP, pts: torch.Tensor) -> np.ndarray:
-    """The authors' analytic shallow curvature (``ricci_analytic``: exactly 3R, SPEC §3.8) -> ``[N]``."""
+    """The authors' analytic shallow curvature (``ricci_analytic``: exactly 3R, Methods: the authors' curvature) -> ``[N]``."""
     W, b = model.hidden.weight.detach(), model.hidden.bias.detach()
     return numeric.authors_shallow_curvature_2d(W, b, pts, "sigmoid").cpu().numpy()
 
@@ -127,7 +127,7 @@ def true_classes(task: str, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def delta_fields(model, state: dict, task: str, *, n: int = 81, baseline: np.ndarray | None = None) -> dict:
-    """Delta (SPEC §4.5) of snapshot ``state`` on an ``n x n`` grid over ``[-1, 1]^2``, per hidden layer.
+    """Delta (Methods: the 2-D boundary contrast) of snapshot ``state`` on an ``n x n`` grid over ``[-1, 1]^2``, per hidden layer.
 
     Returns ``{"delta": {l: float}, "delta_true": {l: float}, "n_boundary": int}``; ``delta`` uses the
     model's own predicted boundary (NaN when it has none in the window), ``delta_true`` the task's
@@ -178,19 +178,19 @@ def delta_table(runs: dict, layer: int | None = None):
 
 # ---- the infinite-width baseline at initialisation ----
 #
-# The infinite-width symmetric metric of a shallow network at initialisation (SPEC T3), by quadrature.
+# The infinite-width symmetric metric of a shallow network at initialisation (Methods: T3), by quadrature.
 #
 # With ``w ~ N(0, sigma_w^2 I)``, ``b ~ N(0, sigma_b^2)`` and ``u = |x|^2``, the width-normalised
 # metric converges to ``g = e^Omega(u) [I + 2 Omega'(u) x x^T]`` with
 # ``e^Omega = sigma_w^2 E[phi'(z)^2]``, ``z ~ N(0, s)``, ``s = sigma_w^2 u + sigma_b^2``. Since
 # ``d/ds E_{N(0,s)} f = E f'' / 2``, ``Omega' = sigma_w^2 E[(phi'^2)''] / (2 E[phi'^2])``. The volume
 # element is ``e^{d Omega / 2} sqrt(1 + 2 u Omega')``. For the sigmoid there is no closed form: the
-# expectations use 200-node Gauss-Hermite quadrature (probabilists' weights), as SPEC T3 says.
-# Reference (sigmoid, ``sigma_w = sigma_b = 1``, d = 2; SPEC §7): vol 0.044836 at 0, 0.030629 at |x| = 1.
+# expectations use 200-node Gauss-Hermite quadrature (probabilists' weights), as in Methods: T4.
+# Reference (sigmoid, ``sigma_w = sigma_b = 1``, d = 2; Methods: reference checks, C9): vol 0.044836 at 0, 0.030629 at |x| = 1.
 
 
 def _sigmoid_derivatives(z):
-    """phi', phi'', phi''' of the logistic sigmoid (SPEC T2: phi'' = phi'(1-2s), phi''' = phi'(1-6s+6s^2))."""
+    """phi', phi'', phi''' of the logistic sigmoid (Methods: T2: phi'' = phi'(1-2s), phi''' = phi'(1-6s+6s^2))."""
     s = 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
     d1 = s * (1 - s)
     return d1, d1 * (1 - 2 * s), d1 * (1 - 6 * s + 6 * s * s)

@@ -1,9 +1,9 @@
-"""Training runs of the 2-D experiments (SPEC §4.1-4.2 F1-F3): train, measure, cache, showcase.
+"""Training runs of the 2-D experiments (Methods: 2-D protocols, F1-F3): train, measure, cache, showcase.
 
 One *run* = (task, width, seed): training with snapshots at true initialisation and at every epoch
 where something is measured, then fields on the figure grid (predicted class, log10 volume element,
 standard R per hidden layer; the authors' 3R for shallow nets) at the figure epochs and Delta
-(SPEC §4.5) on an 81 x 81 grid over ``[-1, 1]^2`` along training. A run's result is cached under
+(Methods: the 2-D boundary contrast) on an 81 x 81 grid over ``[-1, 1]^2`` along training. A run's result is cached under
 ``artifacts/twod-<task>/`` keyed by its settings and geomlib's source, and training checkpoints
 under ``artifacts/checkpoints/`` let an interrupted run resume. ``python -m geomlib.experiments.twod`` runs a
 whole profile and (for ``paper``) writes the small committed showcase the chapters display.
@@ -68,9 +68,9 @@ def classification_eval(x: torch.Tensor, y: torch.Tensor):
 def train_run(task: str, width, seed: int, *, epochs: int | None = None, snapshot_epochs=(),
               checkpoint: str | Path | None = None, device=None, progress: bool = True,
               n_train: int | None = None, eval_every: int | None = None):
-    """Train one run of ``task`` with the SPEC settings; return ``(model, TrainResult, (x, y))``.
+    """Train one run of ``task`` with the authors' settings; return ``(model, TrainResult, (x, y))``.
 
-    Deterministic in ``seed`` (init, data sample and batch order). ``epochs`` defaults to the SPEC
+    Deterministic in ``seed`` (init, data sample and batch order). ``epochs`` defaults to the authors'
     value; ``snapshot_epochs`` adds snapshots to the one at true initialisation.
     """
     r = recipe(task)

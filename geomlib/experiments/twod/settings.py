@@ -1,4 +1,4 @@
-"""Settings of the 2-D experiments (SPEC §4.1 F1-F3): the training recipe of each task, and what
+"""Settings of the 2-D experiments (Methods: 2-D protocols, F1-F3): the training recipe of each task, and what
 each profile runs (widths, seeds, epochs, snapshots, grids).
 
 Training recipes (:data:`RECIPES`, the same in every profile):
@@ -9,8 +9,8 @@ Training recipes (:data:`RECIPES`, the same in every profile):
 | ``sinusoid`` (F2) | ``[2, w, 2]`` sigmoid | SGD 0.1 / 0.9 / 0 | 50, drop_last | 10000 | 5, 20, 250 | 401-405, 501 |
 | ``deep_sinusoid`` (F3) | ``[2, 8, 8, 8, 2]`` sigmoid | SGD 0.1 / 0.9 / 0 | 50, drop_last | 10000 | - | 402 (401) |
 
-Cross-entropy loss on the logits, float64, N(0, 1) initialisation (SPEC §2). ``figure_epochs`` are
-the epochs of the authors' gallery PDFs, counted from true initialisation here (SPEC §4.4).
+Cross-entropy loss on the logits, float64, N(0, 1) initialisation (Methods: notation and conventions). ``figure_epochs`` are
+the epochs of the authors' gallery PDFs, counted from true initialisation here (Methods: snapshots).
 
 Per profile (:data:`SETTINGS`, :func:`settings`): ``tiny`` (tests) one width and seed on coarse
 grids, ``quick`` (``make book``) two widths or seeds, ``paper`` every width and seed above.
@@ -24,7 +24,7 @@ SEEDS = (401, 402, 403, 404, 405, 501)
 
 @dataclass(frozen=True)
 class Recipe:
-    """Training settings of one SPEC figure group."""
+    """Training settings of one figure group (Methods: 2-D protocols)."""
 
     task: str
     lr: float
@@ -62,7 +62,7 @@ _DELTA_XOR = (0, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000)
 
 @dataclass(frozen=True)
 class Settings:
-    """What one profile runs for one task (SPEC §6 table)."""
+    """What one profile runs for one task (Methods: 2-D settings per profile)."""
 
     widths: tuple
     seeds: tuple

@@ -12,7 +12,7 @@ from geomlib.book.profiles import seed_everything
 from geomlib.experiments.data import choose_anchors, load_mnist
 from geomlib.experiments.mnist import measure
 from geomlib.experiments.mnist.run import feature_module, train_mnist
-from geomlib.experiments.mnist.settings import LINE_PAIRS, PLANE_TRIPLES, SPEC_SEEDS, settings_for, use_threads
+from geomlib.experiments.mnist.settings import LINE_PAIRS, PLANE_TRIPLES, PAPER_SEEDS, settings_for, use_threads
 from geomlib.experiments.models import ShallowMLP
 from geomlib.stats.planes import prediction_entropy
 
@@ -30,7 +30,7 @@ def micro_settings(**kw):
 
 def test_settings_per_profile():
     q, p = settings_for("quick", 7), settings_for("paper", 7)
-    assert q.seeds == (7, 8) and q.width < p.width == 2000 and p.epochs == 200 and p.seeds == SPEC_SEEDS
+    assert q.seeds == (7, 8) and q.width < p.width == 2000 and p.epochs == 200 and p.seeds == PAPER_SEEDS
     assert p.k_line_used == 784 and q.k_line_used == q.width and q.k_plane == 10
     assert set(p.snapshot_epochs) == {0, 1, 60, 100, 180, 200} and p.train_dtype == "float64"
     assert (q.plane_n - 1) % q.eff_stride == 0

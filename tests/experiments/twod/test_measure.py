@@ -1,4 +1,4 @@
-"""geomlib.experiments.twod.measure: infinite-width baseline (SPEC T3, C15), exact 2-D log volumes,
+"""geomlib.experiments.twod.measure: infinite-width baseline (Methods: T3, C15), exact 2-D log volumes,
 and Delta of a real run."""
 import math
 
@@ -15,7 +15,7 @@ from geomlib.stats.twod import boundary_contrast_2d
 
 
 def test_symmetric_sigmoid_volume_matches_spec_table():
-    # SPEC §7 C9 table (sigmoid, sigma_w = sigma_b = 1, d = 2)
+    # Methods: reference checks, C9 table (sigmoid, sigma_w = sigma_b = 1, d = 2)
     vol = 10 ** symmetric_sigmoid_metric(np.array([0.0, 0.5, 1.0, 1.5, 2.0]))[0]
     assert np.allclose(vol, [0.044836, 0.040132, 0.030629, 0.022054, 0.015886], atol=1e-6)
     _, e_omega, omega_p = symmetric_sigmoid_metric(np.linspace(0, 2, 9))
@@ -41,7 +41,7 @@ def test_wide_random_net_approaches_the_symmetric_metric():
         v = log10_volume(ShallowMLP(2, n, 2), x)
         errs.append(np.abs(v - theory).max())
     assert errs[1] < 0.01 and errs[1] < errs[0]
-    assert abs(10 ** theory[0] - 0.036488) < 2e-6  # SPEC T3's value at (0.7, 0)
+    assert abs(10 ** theory[0] - 0.036488) < 2e-6  # Methods: reference checks, C15: value at (0.7, 0)
 
 
 def test_log10_volume_routes_agree(device):
@@ -83,7 +83,7 @@ def _grid(n=41, lo=-1.0, hi=1.0):
 
 
 def _shallow_log10_volume(state, pts):
-    """Oracle (SPEC T2, Cauchy-Binet): det g = n^-2 sum_{j<k} phi'_j^2 phi'_k^2 m_jk^2, sigmoid."""
+    """Oracle (Methods: T2, Cauchy-Binet): det g = n^-2 sum_{j<k} phi'_j^2 phi'_k^2 m_jk^2, sigmoid."""
     W, b = state["hidden.weight"].numpy(), state["hidden.bias"].numpy()
     n = W.shape[0]
     dphi = 1 / (1 + np.exp(-(pts @ W.T + b)))
