@@ -63,6 +63,17 @@ def project(jobs: list[dict], steps_per_s: dict) -> list[dict]:
     return rows
 
 
+# Run kinds of the workflow's resources table (config/config.yaml) for each training method.
+WORKFLOW_KIND = {"supervised": "deep-train", "barlow": "ssl-barlow", "simclr": "ssl-simclr"}
+
+
+def workflow_costs(rows: list[dict]) -> dict:
+    """``{"paper_gpu_hours": {run kind: GPU-hours per run}}``: what workflow/Snakefile reads from
+    ``benchmarks/gpu_costs.json`` to set the paper jobs' time limits."""
+    return {"paper_gpu_hours": {WORKFLOW_KIND[r["method"]]: r["gpu_hours_per_run"] for r in rows
+                                if r["gpu_hours_per_run"] is not None and r["method"] in WORKFLOW_KIND}}
+
+
 def format_table(rows: list[dict]) -> str:
     head = f"{'job':12s} {'batch':>6s} {'epochs':>6s} {'steps/ep':>8s} {'runs':>4s} {'steps/s':>8s} {'h/run':>7s} {'GPU-h':>7s}"
     lines = [head, "-" * len(head)]
@@ -227,6 +238,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="gpu_check", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=200, help="timed training steps per method (after 10 warm-up)")
     p.add_argument("--out", type=Path, default=Path("gpu_check.json"))
+    p.add_argument("--costs", type=Path, default=Path(__file__).resolve().parent / "gpu_costs.json",
+                   help="where to write the projected GPU-hours per run kind for the workflow's time limits")
     p.add_argument("--skip", default="", help="comma list of parts to skip: tests,plane,curvature,train")
     p.add_argument("--runs", default="", help="runs per job, e.g. supervised=12,barlow=1 (default: settings)")
     p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers (default: the recipe's 8)")
@@ -270,6 +283,8 @@ def main(argv=None) -> int:
         report["projection"] = rows
         print("\nProjected GPU-hours of the paper training jobs (one GPU, measured pipeline throughput):")
         print(format_table(rows))
+        args.costs.write_text(json.dumps(workflow_costs(rows), indent=2))
+        print(f"wrote {args.costs} (read by workflow/Snakefile for the paper jobs' time limits)")
     args.out.write_text(json.dumps(report, indent=2, default=float))
     print(f"\nwrote {args.out}")
     return status

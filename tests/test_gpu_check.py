@@ -40,6 +40,9 @@ def test_projection_arithmetic_on_a_fake_measurement():
     assert "supervised" in table and "1.1" in table and "5.6" in table
     total_line = table.splitlines()[-1]
     assert total_line.startswith("total") and float(total_line.split()[-1]) == pytest.approx(10 / 9 + 50 / 9, abs=0.05)
+    # what the workflow reads for the paper jobs' time limits: per-run hours by run kind, unmeasured left out
+    costs = gpu_check.workflow_costs(list(rows.values()))["paper_gpu_hours"]
+    assert costs == {"deep-train": pytest.approx(5 / 9), "ssl-barlow": pytest.approx(48 * 1000 / 2.4 / 3600)}
 
 
 def test_check_functions_dry_run_on_cpu(one_thread):
