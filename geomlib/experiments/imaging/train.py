@@ -28,6 +28,8 @@ import torch
 
 
 def main(argv=None) -> int:
+    """Command line: train one deep supervised or self-supervised run into the chapters' checkpoint
+    (one process, or DistributedDataParallel under torchrun); returns the exit status."""
     from ...book.profiles import PROFILES, setup
     from ..data import load_cifar10_or_substitute
     from ..deep.run import SUPERVISED
