@@ -13,9 +13,9 @@ the interval.
   label-permutation test (``permutation_type='independent'``).
 * :func:`one_sample` — the mean of one sample against 0 (e.g. a per-stage contrast), with the
   sign-flip test.
-* :func:`verdict` — ``supported`` when the whole 95% interval lies on the side the claim predicts,
-  ``not supported`` when it lies wholly on the other side, ``inconclusive`` when it covers 0 (or
-  fewer than :data:`MIN_N` planes are usable).
+* :func:`verdict` — ``supported`` when the whole 95% interval lies on the side the claim predicts
+  and the permutation test gives p < 0.05, ``not supported`` when both hold on the other side,
+  ``inconclusive`` otherwise (or when fewer than :data:`MIN_N` planes are usable).
 
 Pairs or values with a NaN (e.g. a boundary contrast on a plane with no class change) are left
 out and counted (``n_dropped``). Source: Efron & Tibshirani (1993), *An Introduction to the
@@ -143,14 +143,22 @@ def independent_difference(a, b, *, confidence: float = 0.95, n_resamples: int =
     return Comparison("independent", est, lo, hi, float(p), n, dropped, confidence, int(x.size), int(y.size))
 
 
-def verdict(c: Comparison, expected_sign: int = +1) -> str:
-    """``supported`` / ``not supported`` / ``inconclusive`` from the interval of ``c`` and the sign
-    the claim predicts (``+1``: larger, ``-1``: smaller). Undefined intervals are inconclusive."""
+def verdict(c: Comparison, expected_sign: int = +1, alpha: float = 0.05) -> str:
+    """``supported`` / ``not supported`` / ``inconclusive`` from ``c`` and the sign the claim
+    predicts (``+1``: larger, ``-1``: smaller).
+
+    ``supported``: the whole interval lies on the predicted side **and** the permutation test
+    rejects "no difference" at level ``alpha``; ``not supported``: the same on the other side;
+    otherwise (interval covering 0, p >= ``alpha``, undefined values, fewer than :data:`MIN_N`
+    planes) ``inconclusive``. Both are required because with few planes the bootstrap interval
+    is too narrow (four planes all moving one way give an interval off 0, but an exact sign-flip
+    p-value of 2/16 = 0.125).
+    """
     if expected_sign not in (1, -1):
         raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign}")
     lo, hi = c.ci_low * expected_sign, c.ci_high * expected_sign
     lo, hi = min(lo, hi), max(lo, hi)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or c.n < MIN_N:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or c.n < MIN_N or not (c.p_value < alpha):
         return "inconclusive"
     if lo > 0:
         return "supported"

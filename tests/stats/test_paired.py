@@ -107,4 +107,8 @@ def test_too_few_and_constant():
 def test_verdict_inconclusive_when_interval_covers_zero():
     c = Comparison("paired", 0.1, -0.2, 0.4, 0.5, 30)
     assert verdict(c, +1) == "inconclusive" and verdict(c, -1) == "inconclusive"
+    # four planes all moving up: the bootstrap interval is off 0 but the exact p is 2/16
+    four = paired_difference([1.0, 1.2, 0.9, 1.1], [0.0, 0.1, 0.0, 0.05])
+    assert four.ci_low > 0 and four.p_value == pytest.approx(2 / 16)
+    assert verdict(four, +1) == "inconclusive"
     assert c.interval() == "+0.10 [-0.20, +0.40]"

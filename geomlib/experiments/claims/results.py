@@ -298,7 +298,7 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
                 text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT}, stage {k[5:].split('_')[0]}: {c.interval()} "
                          f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
     display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
-                     "predicts; not supported: wholly on the other side; inconclusive: the interval covers 0):\n\n" + text))
+                     "predicts and permutation p < 0.05; not supported: both on the other side; inconclusive: otherwise):\n\n" + text))
     return res
 
 
