@@ -9,6 +9,7 @@ from .run import run_claims
 
 
 def main(argv=None) -> None:
+    """Command line of the reduced-scale claims run (resumable; ``--summarize-only`` rebuilds the summary)."""
     ap = argparse.ArgumentParser(prog="python -m geomlib.experiments.claims", description=__doc__)
     ap.add_argument("--profile", default="reduced", choices=("reduced", "tiny"))
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))

@@ -20,6 +20,7 @@ MODELS = ("mnist-sigmoid", "mnist-relu", "resnet-gelu", "resnet-relu", "barlow",
 
 
 def work_dir(profile: str) -> Path:
+    """Folder of the run's finished pieces (``<artifacts>/claims_<profile>``), created if missing."""
     d = artifact_root() / f"claims_{profile}"
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -56,10 +57,12 @@ def plane_order(anchors: list[dict]) -> list[int]:
 
 
 def scan_file(wd: Path, name: str, epoch: int, part) -> Path:
+    """File of one model's plane scans at one epoch, keyed by the scan settings."""
     return wd / f"{name}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
 
 
 def load_pieces(path: Path) -> dict:
+    """The pieces saved at ``path`` (empty dict if none yet)."""
     if path.exists():
         with open(path, "rb") as fh:
             return pickle.load(fh)
@@ -67,6 +70,7 @@ def load_pieces(path: Path) -> dict:
 
 
 def save_pieces(obj, path: Path) -> None:
+    """Save pieces atomically (temporary file, then rename): an interruption never truncates them."""
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
         pickle.dump(obj, fh)

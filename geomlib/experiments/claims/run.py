@@ -73,6 +73,8 @@ def mlp_scan(model, x: torch.Tensor, *, n: int, n_eff: int, k: int) -> dict:
 
 
 class MLPModel:
+    """An MNIST MLP of the claims run: trains (cached) and scans its planes at initialisation and after training."""
+
     def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
         from ..models.mlp import ShallowMLP
         from ..training import fit, minibatches
@@ -123,6 +125,8 @@ class MLPModel:
 # ---- ResNets on Fashion-MNIST ----
 
 class DeepModel:
+    """A ResNet (supervised or self-supervised) of the claims run: trains (cached) and scans its planes."""
+
     def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
         from ..imaging.run import train_deep
         from ..imaging.settings import DeepRecipe
@@ -182,6 +186,7 @@ class DeepModel:
 
 
 def build(name: str, s: ClaimsSettings, data: dict, wd: Path, progress: bool):
+    """The model wrapper (:class:`MLPModel` or :class:`DeepModel`) for a run name."""
     if name.startswith("mnist"):
         return MLPModel(name, s, data["mnist"], wd, progress)
     return DeepModel(name, s, data["images"], wd, progress)
@@ -197,6 +202,7 @@ def _record(anchor: dict, out: dict) -> dict:
 
 
 def log(msg: str) -> None:
+    """One time-stamped progress line on the terminal."""
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
