@@ -340,7 +340,7 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
     st = res.record["settings"]
     acc = res.record["accuracy"]
     mnist_n = acc.get("mnist-sigmoid", {}).get("n_train", "?")
-    fmt = dict(mlp_train=mnist_n, mlp_epochs=st["mlp"]["epochs"], deep_train=st["deep"]["n_train"],
+    fmt = dict(mlp_train=mnist_n, mlp_epochs=st["mlp"]["epochs"], deep_train=acc.get("resnet-gelu", {}).get("n_train", st["deep"]["n_train"] or "all"),
                sup_epochs=st["deep"]["sup_epochs"], ssl_epochs=st["deep"]["ssl_epochs"])
     rows = []
     for claim, chapter, model, key, group in PAPER_CLAIMS:
