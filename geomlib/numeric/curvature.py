@@ -39,8 +39,8 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jacfwd, jacrev, vmap
 
-from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, probe_model, prod
-from .jacobian import jacobian_hessian
+from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, check_once, probe_model, prod
+from .jacobian import checked_jacobian_hessian
 from .metric import SingularMetricWarning
 
 MAX_COND = 1e12  # float64; other dtypes: default_max_cond
@@ -136,7 +136,7 @@ def scalar_curvature(f: Callable, x, *, normalize: bool = True, route: str = "ga
                                         fallback=_pullback_metric_autograd(f, in_shape, normalize), owner=f)
         R = _curvature_from_derivatives(g, dg, ddg, max_cond, on_singular, "scalar_curvature_from_metric")
         return R[0] if single else R
-    J, H = jacobian_hessian(f, xb, in_shape=in_shape, chunk_size=chunk_size)
+    J, H = checked_jacobian_hessian(f, xb, in_shape, chunk_size, n, wdt)
     if normalize:
         J, H = J / math.sqrt(n), H / math.sqrt(n)
     R = gauss_scalar_curvature(J, H, max_cond=max_cond, on_singular=on_singular, dtype=wdt)
@@ -195,19 +195,24 @@ def metric_derivatives(metric_fn: Callable, xb: torch.Tensor, chunk_size: int | 
 
     ``metric_fn``: ``[N, d] -> [N, d, d]`` (acting on points independently); ``xb``: shape=[N, d].
     Nested forward mode under vmap, checked at the first point against central differences of g
-    and dg (cheap; catches torch's wrong higher-order forward rules, e.g. LayerNorm's); if the
+    and dg (cheap, and once per map, route, dtype and device: :func:`._inputs.check_once`; catches torch's wrong higher-order forward rules, e.g. LayerNorm's); if the
     check fails or torch.func cannot transform the metric (or the model inside it), plain
     autograd per point on ``fallback`` (``[d] -> [d, d]``; default: ``metric_fn`` on a
     batch of one), with a one-time :class:`RouteFallbackWarning`.
     """
     one = fallback if fallback is not None else (lambda z: metric_fn(z.unsqueeze(0))[0])
-    chain = RouteChain("metric-derivative", owner if owner is not None else metric_fn,
-                       ("vmap(jacfwd(jacfwd))", "per-point plain autograd (nested reverse mode)"))
+    who = owner if owner is not None else metric_fn
+    chain = RouteChain("metric-derivative", who, ("vmap(jacfwd(jacfwd))", "per-point plain autograd (nested reverse mode)"))
+
+    def checked(route, derivs, out):  # once per map, route, dtype and device (check_once)
+        check_once(who, ("metric derivatives", route, xb.shape[-1], xb.dtype, xb.device.type),
+                   lambda: _check_metric_derivatives(derivs, xb, out))
+
     def run(route):
         if not route.startswith("vmap"):
             out = _metric_derivatives_autograd(one, xb)
             try:
-                _check_metric_derivatives(lambda z: _metric_derivatives_autograd(one, z), xb, out)
+                checked(route, lambda z: _metric_derivatives_autograd(one, z), out)
             except RouteCheckFailed as exc:  # no route left: refuse rather than return a wrong R
                 raise ValueError(
                     f"{exc}. Plain reverse-mode autograd disagrees too: the model's third derivatives are wrong "
@@ -216,7 +221,7 @@ def metric_derivatives(metric_fn: Callable, xb: torch.Tensor, chunk_size: int | 
                 ) from None
             return out
         out = _metric_derivatives_vmap(metric_fn, xb, chunk_size)
-        _check_metric_derivatives(lambda z: _metric_derivatives_vmap(metric_fn, z, chunk_size), xb, out)
+        checked(route, lambda z: _metric_derivatives_vmap(metric_fn, z, chunk_size), out)
         return out
 
     return chain.run(run)

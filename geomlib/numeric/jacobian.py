@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, jvp, vjp, vmap
 
-from ._inputs import RouteChain, RouteCheckFailed, as_points, auto_chunk, flat_fn, probe_model, probe_tolerance, prod
+from ._inputs import (RouteChain, RouteCheckFailed, as_points, auto_chunk, check_once, flat_fn, probe_model,
+                      probe_tolerance, prod)
 
 MODES = ("auto", "fwd", "rev", "closed")
 
@@ -269,15 +270,24 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
     Returns ``J`` shape=[N, n, d] and ``H`` shape=[N, n, d, d] with
     ``H[b, j, mu, nu] = d^2 Phi_j / dx_mu dx_nu`` (symmetric in mu, nu). For one point the
     leading N is dropped. Cost ~ d (d + 1) / 2 + d forward-pass equivalents per point when d <= n.
-    Each result is checked at the first point against forward-over-reverse along one random
-    direction (O(1) passes): torch's second-order forward rules are not all right (LayerNorm's is
+    The route is checked at the first point against forward-over-reverse along one random
+    direction (O(1) passes, once per map, route, dtype and device while the map's parameters are
+    unchanged: :func:`._inputs.check_once`): torch's second-order forward rules are not all right (LayerNorm's is
     wrong in torch 2.14), and a failed check moves on to vmapped forward-over-reverse (n VJPs per
     point). Models torch.func cannot transform (no forward-mode rule, vmap-incompatible in-place
     writes) fall back to plain autograd, reverse over reverse. Each fallback is noted once per
     route and model class (:class:`RouteFallbackWarning`).
     """
     xb, single, in_shape = as_points(x, in_shape)
-    n, wdt = probe_model(f, xb)
+    J, H = checked_jacobian_hessian(f, xb, in_shape, chunk_size, *probe_model(f, xb))
+    return (J[0], H[0]) if single else (J, H)
+
+
+def checked_jacobian_hessian(f: Callable, xb: torch.Tensor, in_shape: tuple, chunk_size: int | None,
+                             n: int, wdt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`jacobian_hessian` on a batch ``xb`` shape=[N, *in_shape] that the caller has already
+    checked (:func:`._inputs.as_points`) and probed (``n, wdt`` from :func:`._inputs.probe_model`):
+    one probe per public call."""
     d = prod(in_shape)
     step = auto_chunk(chunk_size, n * d * (d + 1) * 4, xb.shape[0])
     routes = ("forward over forward", "forward over reverse") if d <= n else ("forward over reverse",)
@@ -288,7 +298,8 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
         if route.startswith("plain"):
             return _hessian_autograd(flat_fn(f, in_shape), xb, in_shape, n, d, step)
         J, H = _hessian_vmap(f, xb, in_shape, n, d, step, inner=jacfwd if route == "forward over forward" else jacrev)
-        _check_second_order(f, xb, in_shape, H, tol, f"vmap({route})")
+        check_once(f, ("second order", route, tuple(in_shape), H.dtype, H.device.type),  # once per map and route
+                   lambda: _check_second_order(f, xb, in_shape, H, tol, f"vmap({route})"))
         return J, H
 
     J, H = chain.run(run)
@@ -296,8 +307,7 @@ def jacobian_hessian(f: Callable, x, *, in_shape: Sequence[int] | None = None,
     if bad.any():
         raise ValueError(f"Jacobian or Hessian has non-finite entries at {int(bad.sum())} point(s), "
                          f"first index {int(bad.nonzero()[0])}")
-    H = 0.5 * (H + H.transpose(-1, -2))
-    return (J[0], H[0]) if single else (J, H)
+    return J, 0.5 * (H + H.transpose(-1, -2))
 
 
 def jvp_outputs(f: Callable, xb: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,144 @@
+"""The accuracy checks of geomlib.numeric run once per map, route, dtype and device (issue 11:
+"accuracy checks must be cheap"), and run again whenever the map's state changes."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import geomlib.numeric as gn
+import importlib
+
+from geomlib.numeric import _inputs
+
+jacobian = importlib.import_module("geomlib.numeric.jacobian")
+curvature = importlib.import_module("geomlib.numeric.curvature")
+from numeric_oracles import gauss_curvature_projector, hessian_loop, jacobian_loop
+
+
+def _mlp(device, seed=3):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 5), nn.Tanh()).double().to(device).eval()
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts of the Hessian route's and the metric route's self-checks."""
+    calls = {"second": 0, "metric": 0}
+    second, metric = jacobian._check_second_order, curvature._check_metric_derivatives
+
+    def c2(*a, **k):
+        calls["second"] += 1
+        return second(*a, **k)
+
+    def cm(*a, **k):
+        calls["metric"] += 1
+        return metric(*a, **k)
+
+    monkeypatch.setattr(jacobian, "_check_second_order", c2)
+    monkeypatch.setattr(curvature, "_check_metric_derivatives", cm)
+    return calls
+
+
+def _oracle_R(m, x):
+    n = m(x[:1]).shape[1]
+    return gauss_curvature_projector(jacobian_loop(m, x) / n ** 0.5, hessian_loop(m, x) / n ** 0.5)
+
+
+def test_self_check_runs_once_per_map_and_again_after_a_parameter_change(device, counted):
+    m = _mlp(device)
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4], [-0.2, 0.9]], dtype=torch.float64, device=device)
+    R1 = gn.scalar_curvature(m, x)
+    R2 = gn.scalar_curvature(m, x[1:])  # other points, same map: no new check
+    assert counted["second"] == 1
+    torch.testing.assert_close(R1[1:], R2, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        m[0].weight.mul_(1.3)  # an optimiser step changes parameters in place
+    R3 = gn.scalar_curvature(m, x)
+    assert counted["second"] == 2
+    torch.testing.assert_close(R3, _oracle_R(m, x), rtol=1e-9, atol=1e-9)
+    m.load_state_dict(_mlp(device, seed=4).state_dict())
+    gn.scalar_curvature(m, x)
+    assert counted["second"] == 3
+    gn.scalar_curvature(m.float(), x.float())  # another dtype: its own check
+    assert counted["second"] == 4
+
+
+def test_metric_route_check_memoised_and_dtype_keyed(device, counted):
+    m = _mlp(device)
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    Ra = gn.scalar_curvature(m, x, route="metric")
+    Rb = gn.scalar_curvature(m, x, route="metric")
+    assert counted["metric"] == 1
+    torch.testing.assert_close(Ra, Rb)
+    torch.testing.assert_close(Ra, _oracle_R(m, x), rtol=1e-8, atol=1e-8)
+
+
+def test_failed_checks_are_not_memoised(device, monkeypatch):
+    """A route that fails its check falls back on every call (never memoised as passed)."""
+    m = _mlp(device)
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    fails = {"n": 0}
+
+    def always_fails(f, xb, in_shape, H, tol, what):
+        if "forward over forward" in what:
+            fails["n"] += 1
+            raise _inputs.RouteCheckFailed("simulated wrong forward-over-forward rule")
+
+    monkeypatch.setattr(jacobian, "_check_second_order", always_fails)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gn.RouteFallbackWarning)
+        R1 = gn.scalar_curvature(m, x)
+        first = fails["n"]  # as is, then with decomposed kernels
+        R2 = gn.scalar_curvature(m, x)
+    assert first >= 1 and fails["n"] == 2 * first
+    torch.testing.assert_close(R1, R2)
+    torch.testing.assert_close(R1, _oracle_R(m, x), rtol=1e-9, atol=1e-9)
+
+
+class _Slotted:
+    """A callable that cannot be weakly referenced: checked on every call."""
+    __slots__ = ("m",)
+
+    def __init__(self, m):
+        self.m = m
+
+    def __call__(self, x):
+        return self.m(x)
+
+
+def test_unreferenceable_maps_are_checked_every_call(device, counted):
+    f = _Slotted(_mlp(device))
+    x = torch.tensor([[0.3, -0.5]], dtype=torch.float64, device=device)
+    gn.scalar_curvature(f, x)
+    gn.scalar_curvature(f, x)
+    assert counted["second"] == 2
+
+
+def test_closure_state_changes_rerun_the_check(device, counted):
+    """A plain function over a captured tensor: an in-place change of it reruns the check."""
+    W = torch.randn(6, 2, dtype=torch.float64, device=device)
+
+    def f(x):
+        return torch.tanh(x @ W.T)
+
+    x = torch.tensor([[0.3, -0.5], [0.2, 0.1]], dtype=torch.float64, device=device)
+    gn.scalar_curvature(f, x)
+    gn.scalar_curvature(f, x)
+    assert counted["second"] == 1
+    W.mul_(0.5)
+    gn.scalar_curvature(f, x)
+    assert counted["second"] == 2
+
+
+def test_train_mode_is_refused_after_a_memoised_call(device):
+    """Memoised checks never hide a later change that makes the map batch-coupled."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(2, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 4)).double().to(device).eval()
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    gn.scalar_curvature(m, x)
+    m.train()
+    with pytest.raises(gn.BatchCouplingError):
+        gn.scalar_curvature(m, x)
