@@ -186,7 +186,18 @@ def _companion(xb: torch.Tensor) -> torch.Tensor:
 
 
 def probe_model(f: Callable, xb: torch.Tensor, *, what: str = "f") -> tuple[int, torch.dtype]:
-    """One cheap check per call that ``f`` acts on each sample independently; returns
+    """Batch-consistency probe (:func:`_probe_model`), run once per map, input shape, dtype and
+    device while the map's state (:func:`model_state`: parameters, buffers, captured tensors,
+    module flags and plain attributes) is unchanged (:func:`check_once`): three small forward
+    passes cost as much as the whole geometry of a few points of a ResNet. The eval-mode check
+    runs on every call; failures are never memoised."""
+    check_eval_mode(f)
+    key = ("probe", what, tuple(xb.shape[1:]), xb.dtype, xb.device.type)
+    return check_once(f, key, lambda: _probe_model(f, xb, what=what))
+
+
+def _probe_model(f: Callable, xb: torch.Tensor, *, what: str = "f") -> tuple[int, torch.dtype]:
+    """One cheap check that ``f`` acts on each sample independently; returns
     ``(n, dtype)``: the feature dimension and the working dtype (:func:`working_dtype`).
 
     ``f`` is evaluated (no grad) on the first point alone, on a pair ``[x0, x1]`` and on the
@@ -246,9 +257,14 @@ def _state_tensors(f: Callable):
     cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _cell_full(c)]
     mods = _owner_modules(f) + [c for c in cells if isinstance(c, nn.Module)]
     yield from (c for c in cells if isinstance(c, torch.Tensor))
+    yield from (c for c in cells if isinstance(c, _PLAIN))
     for m in mods:
         yield from itertools.chain(m.parameters(), m.buffers())
-    yield from ((m.training,) for m in mods)
+        for sub in m.modules():  # flags and hyper-parameters (training, eps, momentum, user switches)
+            yield tuple((k, v) for k, v in vars(sub).items() if isinstance(v, _PLAIN))
+
+
+_PLAIN = (bool, int, float, str, type(None))
 
 
 def _cell_full(cell) -> bool:
@@ -261,7 +277,8 @@ def _cell_full(cell) -> bool:
 
 def model_state(f: Callable) -> tuple:
     """Fingerprint of the state of ``f``: identity, storage and in-place version counter of every
-    parameter, buffer and captured tensor, the modules' training flags, and the global kernel
+    parameter, buffer and captured tensor, the plain (bool/int/float/str/None) attributes of
+    every submodule (training flags, eps, user switches) and captured plain values, and the global kernel
     switches that change which kernels run (multi-head attention fast path, TF32). An optimiser
     step, ``load_state_dict`` or ``model.train()`` changes it; then every memoised check runs again."""
     out = []

@@ -142,3 +142,47 @@ def test_train_mode_is_refused_after_a_memoised_call(device):
     m.train()
     with pytest.raises(gn.BatchCouplingError):
         gn.scalar_curvature(m, x)
+
+
+class _Switchable(nn.Module):
+    """Honest until ``couple`` is set: then each output gets the batch mean added."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 4).double()
+        self.couple = False
+
+    def forward(self, x):
+        y = torch.tanh(self.lin(x))
+        return y + y.mean(0, keepdim=True) if self.couple else y
+
+
+def test_probe_memoised_but_rerun_after_any_state_change(device, monkeypatch):
+    probes = {"n": 0}
+    real = _inputs._probe_model
+
+    def counted(*a, **k):
+        probes["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(_inputs, "_probe_model", counted)
+    m = _Switchable().to(device).eval()
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    V = torch.eye(2, dtype=torch.float64, device=device)
+    a = gn.induced_log_volume(m, x, V)
+    b = gn.induced_log_volume(m, x[1:], V)
+    gn.log_volume(m, x)
+    assert probes["n"] == 1
+    torch.testing.assert_close(a[1:], b)
+    m.couple = True  # a plain attribute: part of the map's state
+    with pytest.raises(gn.BatchCouplingError):
+        gn.induced_log_volume(m, x, V)
+    with pytest.raises(gn.BatchCouplingError):  # failures are never memoised
+        gn.induced_log_volume(m, x, V)
+    m.couple = False
+    gn.induced_log_volume(m, x, V)
+    n_before = probes["n"]
+    with torch.no_grad():
+        m.lin.bias.add_(0.1)
+    gn.induced_log_volume(m, x, V)
+    assert probes["n"] == n_before + 1
