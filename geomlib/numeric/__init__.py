@@ -2,7 +2,8 @@
 
 Feature maps ``f`` take ``[B, *in_shape]`` and return ``[B, n]`` (eval-mode modules or functions
 acting on each sample independently; a cheap batch-consistency probe refuses maps that couple the
-samples of a batch with :class:`BatchCouplingError`). Fast routes that cannot run on a model fall
+samples of a batch with :class:`BatchCouplingError`; the probe and the routes' self-checks run once
+per map state, :func:`clear_check_cache` forgets them). Fast routes that cannot run on a model fall
 back to exact slower ones with a one-time :class:`RouteFallbackWarning`. Points ``x`` are ``[*in_shape]`` or ``[N, *in_shape]``;
 results carry the leading N (none for one point). float64 recommended (the dtype of x is used).
 Metric ``g = J^T J / n`` (``normalize=True``); log volumes are natural logs of sqrt(det), except
@@ -10,6 +11,7 @@ Metric ``g = J^T J / n`` (``normalize=True``); log volumes are natural logs of s
 """
 from ._inputs import BatchCouplingError, RouteFallbackWarning
 from ._inputs import quiet_forward_ad as _quiet_forward_ad
+from ._memo import clear_check_cache
 from .authors import authors_curvature, authors_curvature_from_metric, authors_shallow_curvature_2d
 from .curvature import (IllConditionedMetricError, gauss_scalar_curvature, pullback_metric_fn,
                         scalar_curvature, scalar_curvature_from_metric)
@@ -23,7 +25,7 @@ from .slices import DomainWarning, Grid2D, Line, Plane
 from .spectrum import RankCapWarning, effective_log10_volume, lanczos_topk, metric_spectrum
 
 __all__ = [
-    "jacobian", "jacobian_hessian", "jacobian_operator",
+    "clear_check_cache", "jacobian", "jacobian_hessian", "jacobian_operator",
     "pullback_metric", "log_volume_element", "log_volume",
     "effective_log10_volume", "metric_spectrum", "lanczos_topk",
     "induced_metric", "induced_log_volume",

@@ -12,14 +12,14 @@ inferred from ``x.ndim``: 1 = one vector, 2 = a batch of vectors, 3 = one image 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import warnings
-import weakref
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from ._memo import check_once
 
 def quiet_forward_ad() -> None:
     """Load torch's forward-AD decompositions once, hiding torch's own ``torch.jit.script``
@@ -245,72 +245,6 @@ def _probe_model(f: Callable, xb: torch.Tensor, *, what: str = "f") -> tuple[int
             f"model.eval(), use normalisation with running statistics (or per-sample norms such as "
             f"LayerNorm/GroupNorm) and no batch-mixing or random ops ({COUPLING})")
     return y0.shape[1], dt
-
-
-_PASSED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # f -> {key: value} of checks it passed
-_MAX_PASSED = 64  # per feature map; the memo is cleared beyond (inputs keep changing: nothing to reuse)
-
-
-def _state_tensors(f: Callable):
-    """Tensors whose in-place changes can change ``f``: parameters and buffers of the modules behind
-    ``f`` (:func:`_owner_modules`, plus modules and tensors captured in its closure)."""
-    cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _cell_full(c)]
-    mods = _owner_modules(f) + [c for c in cells if isinstance(c, nn.Module)]
-    yield from (c for c in cells if isinstance(c, torch.Tensor))
-    yield from (c for c in cells if isinstance(c, _PLAIN))
-    for m in mods:
-        yield from itertools.chain(m.parameters(), m.buffers())
-        for sub in m.modules():  # flags and hyper-parameters (training, eps, momentum, user switches)
-            yield tuple((k, v) for k, v in vars(sub).items() if isinstance(v, _PLAIN))
-
-
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _cell_full(cell) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:  # an empty cell
-        return False
-    return True
-
-
-def model_state(f: Callable) -> tuple:
-    """Fingerprint of the state of ``f``: identity, storage and in-place version counter of every
-    parameter, buffer and captured tensor, the plain (bool/int/float/str/None) attributes of
-    every submodule (training flags, eps, user switches) and captured plain values, and the global kernel
-    switches that change which kernels run (multi-head attention fast path, TF32). An optimiser
-    step, ``load_state_dict`` or ``model.train()`` changes it; then every memoised check runs again."""
-    out = []
-    for t in _state_tensors(f):
-        out.append((id(t), t.data_ptr(), t._version) if isinstance(t, torch.Tensor) else t)
-    mha = getattr(torch.backends, "mha", None)
-    out.append((mha.get_fastpath_enabled() if mha is not None else None,
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
-    return tuple(out)
-
-
-def check_once(f: Callable, key: tuple, check: Callable[[], object]):
-    """Run ``check()`` (which raises on failure) unless it already passed for ``f`` with the same
-    ``key`` and :func:`model_state`; returns its value (memoised with it). The accuracy checks of
-    geomlib (batch-consistency probe, one-point route self-checks) are properties of the map and
-    the route, not of each point: checking them once per map, route, dtype and device keeps their
-    cost O(1) per metric instead of per call (issue 11). Maps that cannot be weakly referenced
-    (e.g. a fresh bound method each call) are checked every time. Failures are never memoised."""
-    try:
-        memo = _PASSED.get(f)
-        if memo is None:
-            memo = _PASSED.setdefault(f, {})
-    except TypeError:  # not weakly referenceable
-        return check()
-    k = (key, model_state(f))
-    if k in memo:
-        return memo[k]
-    value = check()
-    if len(memo) >= _MAX_PASSED:
-        memo.clear()
-    memo[k] = value
-    return value
 
 
 class RouteFallbackWarning(UserWarning):

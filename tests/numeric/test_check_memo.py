@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 import geomlib.numeric as gn
+import functools
 import importlib
 
-from geomlib.numeric import _inputs
+from geomlib.numeric import _inputs, _memo
 
 jacobian = importlib.import_module("geomlib.numeric.jacobian")
 curvature = importlib.import_module("geomlib.numeric.curvature")
@@ -186,3 +187,116 @@ def test_probe_memoised_but_rerun_after_any_state_change(device, monkeypatch):
         m.lin.bias.add_(0.1)
     gn.induced_log_volume(m, x, V)
     assert probes["n"] == n_before + 1
+
+
+# ---- every kind of change a user can make after a memoised call (found by trying to break the memo) ----
+
+class _Mix(nn.Module):
+    def forward(self, z):
+        return z - z.mean(0, keepdim=True)
+
+
+class _Flagged(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 4)).double()
+        self.cfg = {"mix": False}
+        self.mixt = torch.tensor(0.0, dtype=torch.float64)  # a tensor attribute, not a buffer
+
+    def forward(self, z):
+        y = self.net(z)
+        if self.cfg["mix"]:
+            y = y - y.mean(0)
+        return y + self.mixt * y.mean(0)
+
+
+_NET = None  # a notebook's global model, used by the global wrappers below
+
+
+def _global_wrapper(z):
+    return _NET(z)
+
+
+def _with_global_net():
+    global _NET
+    _NET = nn.Sequential(nn.Linear(2, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 4)).double().eval()
+    return _global_wrapper
+
+
+def _seq():
+    return nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 4)).double().eval()
+
+
+CHANGES = {
+    "forward hook": (_seq, lambda m: m[1].register_forward_hook(lambda mod, i, o: o - o.mean(0))),
+    "forward pre-hook": (_seq, lambda m: m[0].register_forward_pre_hook(lambda mod, i: (i[0] - i[0].mean(0),))),
+    "parameter-free module swapped": (_seq, lambda m: m.__setitem__(1, _Mix())),
+    "flag in a dict attribute": (_Flagged, lambda m: m.cfg.__setitem__("mix", True)),
+    "non-buffer tensor attribute": (_Flagged, lambda m: m.mixt.fill_(1.0)),
+    "instance forward patched": (_seq, lambda m: setattr(m, "forward", lambda z: _Mix()(nn.Sequential.forward(m, z)))),
+    "global function over a global net": (_with_global_net, lambda f: _NET.train()),
+    "partial over a net": (lambda: functools.partial(lambda net, z: net(z), _with_global_net() and _NET),
+                           lambda f: f.args[0].train()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_memo_never_hides_a_batch_coupling_change(device, name):
+    build, change = CHANGES[name]
+    f = build()
+    if isinstance(f, nn.Module):
+        f.to(device)
+    elif _NET is not None:
+        _NET.to(device)
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4], [-0.7, 0.2]], dtype=torch.float64, device=device)
+    gn.log_volume(f, x)  # passes and is memoised
+    change(f)
+    with pytest.raises(gn.BatchCouplingError):
+        gn.log_volume(f, x)
+
+
+def test_swapped_layernorm_reruns_the_hessian_self_check(device):
+    """A silently wrong Hessian if the self-check were skipped: the forward-over-forward rule of
+    layer_norm is wrong in torch 2.14; swapping it in after a memoised call must rerun the check."""
+    class LN(nn.Module):
+        def forward(self, z):
+            return torch.nn.functional.layer_norm(z, z.shape[-1:])
+
+    torch.manual_seed(5)
+    m = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 8), nn.Tanh()).double().to(device).eval()
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    gn.jacobian_hessian(m, x)
+    m[1] = LN()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gn.RouteFallbackWarning)
+        _, H = gn.jacobian_hessian(m, x)
+    torch.testing.assert_close(H, hessian_loop(m, x), rtol=1e-10, atol=1e-10)
+
+
+def test_clear_check_cache_after_writes_through_data(device):
+    """Writes through ``.data`` bypass the version counter (documented); clear_check_cache helps."""
+    f = _Flagged().to(device).eval()
+    x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
+    gn.log_volume(f, x)
+    f.mixt.data.fill_(1.0)
+    gn.clear_check_cache()
+    with pytest.raises(gn.BatchCouplingError):
+        gn.log_volume(f, x)
+
+
+def test_large_reachable_state_is_checked_every_call(device, monkeypatch):
+    monkeypatch.setattr(_memo, "MAX_NODES", 10)
+    m = _seq().to(device)
+    assert _memo.model_state(m) is None
+    x = torch.tensor([[0.3, -0.5]], dtype=torch.float64, device=device)
+    probes = {"n": 0}
+    real = _inputs._probe_model
+
+    def counted(*a, **k):
+        probes["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(_inputs, "_probe_model", counted)
+    gn.log_volume(m, x)
+    gn.log_volume(m, x)
+    assert probes["n"] == 2
