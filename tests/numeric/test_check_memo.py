@@ -43,6 +43,20 @@ def counted(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def probes(monkeypatch):
+    """Count of batch-consistency probes actually run (not answered from the memo)."""
+    count = {"n": 0}
+    real = _inputs._probe_model
+
+    def counted(*a, **k):
+        count["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(_inputs, "_probe_model", counted)
+    return count
+
+
 def _oracle_R(m, x):
     n = m(x[:1]).shape[1]
     return gauss_curvature_projector(jacobian_loop(m, x) / n ** 0.5, hessian_loop(m, x) / n ** 0.5)
@@ -158,15 +172,7 @@ class _Switchable(nn.Module):
         return y + y.mean(0, keepdim=True) if self.couple else y
 
 
-def test_probe_memoised_but_rerun_after_any_state_change(device, monkeypatch):
-    probes = {"n": 0}
-    real = _inputs._probe_model
-
-    def counted(*a, **k):
-        probes["n"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(_inputs, "_probe_model", counted)
+def test_probe_memoised_but_rerun_after_any_state_change(device, probes):
     m = _Switchable().to(device).eval()
     x = torch.tensor([[0.3, -0.5], [1.1, 0.4]], dtype=torch.float64, device=device)
     V = torch.eye(2, dtype=torch.float64, device=device)
@@ -284,19 +290,11 @@ def test_clear_check_cache_after_writes_through_data(device):
         gn.log_volume(f, x)
 
 
-def test_large_reachable_state_is_checked_every_call(device, monkeypatch):
+def test_large_reachable_state_is_checked_every_call(device, monkeypatch, probes):
     monkeypatch.setattr(_memo, "MAX_NODES", 10)
     m = _seq().to(device)
     assert _memo.model_state(m) is None
     x = torch.tensor([[0.3, -0.5]], dtype=torch.float64, device=device)
-    probes = {"n": 0}
-    real = _inputs._probe_model
-
-    def counted(*a, **k):
-        probes["n"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(_inputs, "_probe_model", counted)
     gn.log_volume(m, x)
     gn.log_volume(m, x)
     assert probes["n"] == 2
