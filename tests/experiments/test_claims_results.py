@@ -3,6 +3,7 @@ pieces with known differences (no training)."""
 import json
 from dataclasses import replace
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,17 @@ def test_no_boundary_at_init_falls_back_to_trained_contrast(tmp_path):
     row = {r["claim of the paper"]: r for r in summary_rows(res)}["MNIST MLP: training magnifies area along decision boundaries"]
     assert "after training" in row["statistic"] and row["verdict at this scale"] == "supported"
     assert "after training, against 0" in res.verdict_lines(["mnist-sigmoid"])
+
+
+def test_checkpoint_key_depends_on_training_fields_only():
+    """Grids, plane counts and scan dtypes rescan without retraining; training settings retrain."""
+    from geomlib.cache import artifact_key
+    from geomlib.experiments.claims.settings import training_fields
+    s = claims_settings("reduced")
+    for part in (s.mlp, s.deep):
+        key = artifact_key(training_fields(part), with_source=False)
+        rescan = replace(part, n=part.n + 3, n_eff=part.n_eff + 1, eff_planes=part.eff_planes + 2)
+        assert artifact_key(training_fields(rescan), with_source=False) == key
+        assert scan_file(Path("."), "m", 0, rescan) != scan_file(Path("."), "m", 0, part)
+        retrain = replace(part, batch_size=part.batch_size * 2)
+        assert artifact_key(training_fields(retrain), with_source=False) != key

@@ -16,8 +16,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--summarize-only", action="store_true", help="only rebuild the summary from the finished pieces")
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--eff-planes", type=int, default=4,
-                    help="cap on the planes with the authors' effective volume per model (default 4, as committed)")
+    ap.add_argument("--eff-planes", type=int, default=None,
+                    help="cap on the planes with the authors' effective volume per model (default: the profile's, 8)")
     a = ap.parse_args(argv)
     if a.summarize_only:
         from .results import summarize_run

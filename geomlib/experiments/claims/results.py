@@ -37,6 +37,7 @@ CLAIM_TEXT = {
     "smooth_vs_relu": "the effect is weaker with ReLU (change, smooth - ReLU)",
     "eff_contrast": "effective volume (authors'): contrast, trained - init (subset of planes)",
     "contrast_trained": "boundary contrast after training, against 0 (undefined at init: no class change on the planes)",
+    "eff_contrast_trained": "effective volume (authors'): contrast after training, against 0 (undefined at init; subset)",
     "same_class_trained": "contrast after training, distinct - same-class planes (undefined at init)",
     "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (undefined at init)",
 }
@@ -94,6 +95,7 @@ def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
         # (e.g. a ResNet at initialisation predicting one class everywhere), the contrast at init
         # is undefined and so is the paired change; these compare the trained contrast with 0
         c["contrast_trained"] = one_sample(a["trained/area_contrast"][d], seed=seed)
+        c["eff_contrast_trained"] = one_sample(a["trained/eff_contrast"][d], seed=seed)
         c["same_class_trained"] = independent_difference(a["trained/area_contrast"][d], a["trained/area_contrast"][s],
                                                          seed=seed)
         for k in sorted(a):
@@ -305,9 +307,9 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
 # ---- the summary page: one row per claim of the paper ----
 
 SCALE = {
-    "mnist": "MLP 784-2000-10, {mlp_train} MNIST images, {mlp_epochs} epochs; 32+16 planes 15x15",
-    "resnet": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {sup_epochs} epochs; 32+16 planes 6x6",
-    "ssl": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {ssl_epochs} epoch(s), linear probe; 32+16 planes 6x6",
+    "mnist": "MLP 784-2000-10, {mlp_train} MNIST images, {mlp_epochs} epochs; {planes} planes {mlp_n}x{mlp_n}",
+    "resnet": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {sup_epochs} epochs; {planes} planes {deep_n}x{deep_n}",
+    "ssl": "ResNet-18 x1/16, {deep_train} Fashion-MNIST images, {ssl_epochs} epoch(s), linear probe; {planes} planes {deep_n}x{deep_n}",
 }
 PAPER_ADDS = {
     "mnist": "full MNIST, 200 epochs, 6 seeds, 60x60 planes (float64 training)",
@@ -341,7 +343,8 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
     acc = res.record["accuracy"]
     mnist_n = acc.get("mnist-sigmoid", {}).get("n_train", "?")
     fmt = dict(mlp_train=mnist_n, mlp_epochs=st["mlp"]["epochs"], deep_train=acc.get("resnet-gelu", {}).get("n_train", st["deep"]["n_train"] or "all"),
-               sup_epochs=st["deep"]["sup_epochs"], ssl_epochs=st["deep"]["ssl_epochs"])
+               sup_epochs=st["deep"]["sup_epochs"], ssl_epochs=st["deep"]["ssl_epochs"],
+               planes=f"{st['n_distinct']}+{st['n_same']}", mlp_n=st["mlp"]["n"], deep_n=st["deep"]["n"])
     rows = []
     for claim, chapter, model, key, group in PAPER_CLAIMS:
         if key == "stages":
@@ -379,5 +382,6 @@ STAT_NAMES = {"contrast": "boundary contrast of log10 area, trained - init",
               "smooth_vs_relu": "change of contrast, smooth - ReLU (same planes)",
               "stages": "per-stage boundary contrast, trained - init (after training vs 0 where init has no class change)",
               "contrast_trained": "boundary contrast of log10 area after training, vs 0 (init: no class change)",
+              "eff_contrast_trained": "boundary contrast of the effective volume after training, vs 0 (subset; init: no class change)",
               "same_class_trained": "contrast after training, distinct - same-class planes (init: no class change)",
               "smooth_vs_relu_trained": "contrast after training, smooth - ReLU (init: no class change)"}

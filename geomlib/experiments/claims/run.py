@@ -21,7 +21,6 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -33,7 +32,7 @@ from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
 from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, save_pieces, scan_file,
                      work_dir)
-from .settings import ClaimsSettings, claims_settings
+from .settings import ClaimsSettings, claims_settings, training_fields
 
 LN10 = math.log(10.0)
 
@@ -97,7 +96,7 @@ class MLPModel:
                 return {"test_acc": m(tx).argmax(-1).eq(ty).double().mean().item(),
                         "train_acc": m(x[:5000]).argmax(-1).eq(y[:5000]).double().mean().item()}
         self.result = fit(model, step, minibatches(x, y, p.batch_size, s.seed, drop_last=False), opt,
-                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt",
+                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}-{artifact_key(training_fields(p), with_source=False)}.ckpt",
                           progress=progress, desc=name, eval_fn=evaluate, eval_every=max(1, p.epochs // 5),
                           seed=s.seed)
         self.n_train = len(y)
@@ -141,7 +140,7 @@ class DeepModel:
         self.recipe = DeepRecipe(method=meth, profile=s.profile, depth=18, width=p.width, act=act,
                                  n_train=p.n_train, n_test=p.n_test, epochs=epochs, batch_size=p.batch_size,
                                  snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed)
-        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(asdict(p), with_source=False)}.ckpt")
+        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(training_fields(p), with_source=False)}.ckpt")
         self.epochs = (0, epochs)
         self.test_labels = self.run.prep.test_y.numpy()
         self._probes = {}

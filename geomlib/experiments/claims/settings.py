@@ -26,10 +26,12 @@ class MLPPart:
     batch_size: int = 100
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    n: int = 15          # induced-area plane grid n x n
+    n: int = 20          # induced-area plane grid n x n
     n_eff: int = 5       # effective-volume grid on the first ``eff_planes`` planes
     k_eff: int = 10      # the authors' top-k for the MNIST planes
     eff_planes: int = 8
+
+    TRAINING = ("acts", "width", "n_train", "epochs", "batch_size", "lr", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,33 @@ class DeepPart:
     sup_epochs: int = 3
     ssl_epochs: int = 2
     batch_size: int = 128
-    n: int = 6           # induced-area plane grid n x n
-    dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the shared CPU)
-    n_eff: int = 3       # effective-volume grid on the first ``eff_planes`` planes
-    eff_planes: int = 4
+    n: int = 12          # induced-area plane grid n x n
+    dtype: str = "float32"  # geometry dtype of the ResNet scans (float32 for speed on the CPU)
+    n_eff: int = 4       # effective-volume grid on the first ``eff_planes`` planes
+    eff_planes: int = 8
     stages: tuple = (1, 2, 3, 4)  # per-stage area (supervised GELU only: the layerwise claim)
+
+    TRAINING = ("width", "n_train", "n_test", "sup_epochs", "ssl_epochs", "batch_size")
 
 
 @dataclass(frozen=True)
 class ClaimsSettings:
     profile: str = "reduced"
     seed: int = 1401
-    n_distinct: int = 32
-    n_same: int = 16
+    n_distinct: int = 64
+    n_same: int = 32
     mlp: MLPPart = field(default_factory=MLPPart)
     deep: DeepPart = field(default_factory=DeepPart)
 
     def params(self) -> dict:
         return asdict(self)
+
+
+def training_fields(part) -> dict:
+    """The fields of ``part`` (:class:`MLPPart` or :class:`DeepPart`) that define its training run:
+    the checkpoint key, so that changing grids or plane counts rescans without retraining."""
+    d = asdict(part)
+    return {k: d[k] for k in part.TRAINING}
 
 
 def claims_settings(profile: str = "reduced") -> ClaimsSettings:
