@@ -10,7 +10,7 @@ import pytest
 
 from geomlib.experiments.claims.results import load_results, summarize_run
 from geomlib.experiments.claims.pieces import plane_anchors, plane_order, save_pieces as _save, scan_file
-from geomlib.experiments.claims.settings import claims_settings
+from geomlib.experiments.claims.settings import claims_settings, seed_tag
 
 
 def test_plane_anchors_distinct_and_same():
@@ -27,22 +27,28 @@ def test_plane_anchors_distinct_and_same():
     assert a[order[2]]["kind"] == "same"  # both kinds early in a partial run
 
 
-def _fake_run(tmp_path, shift=0.5, relu_shift=0.0):
-    s = replace(claims_settings("tiny"), n_distinct=6, n_same=4)
+def _fake_run(tmp_path, shift=0.5, relu_shift=0.0, extra=None, extra_planes=None):
+    """Fake pieces: every distinct-class plane's contrast moves by ``shift`` (sigmoid) or
+    ``relu_shift``; ``extra``: {seed: shift} of further training seeds (``extra_planes``: how many
+    planes those scanned; default all)."""
+    s = replace(claims_settings("tiny"), n_distinct=6, n_same=4, extra_seeds=tuple(extra or ()))
     y = np.repeat(np.arange(10), 5)
     anchors = plane_anchors(y, s.n_distinct, s.n_same, seed=1)
-    rng = np.random.default_rng(0)
     models = {"mnist-sigmoid": shift, "mnist-relu": relu_shift}
-    for name, sh in models.items():
-        for e, add in ((0, 0.0), (1, 1.0)):
-            recs = {}
-            for i, a in enumerate(anchors):
-                base = 0.1 * i
-                d = sh * add if a["kind"] == "distinct" else 0.0
-                st = {"contrast": base + d, "pearson": 0.01 * i + d / 2, "spearman": 0.0, "n_classes": 3}
-                recs[i] = {**a, "area": st, "eff": st if i == 0 else None, "stages": {}}
-            _save(recs, scan_file(tmp_path, name, e, s.mlp))
+    runs = [(s.seed, models, len(anchors))] + [
+        (sd, {"mnist-sigmoid": sh, "mnist-relu": relu_shift}, extra_planes or len(anchors)) for sd, sh in (extra or {}).items()]
+    for sd, shifts, n_scanned in runs:
+        for name, sh in shifts.items():
+            for e, add in ((0, 0.0), (1, 1.0)):
+                recs = {}
+                for i, a in enumerate(anchors[:n_scanned]):
+                    base = 0.1 * i
+                    d = sh * add if a["kind"] == "distinct" else 0.0
+                    st = {"contrast": base + d, "pearson": 0.01 * i + d / 2, "spearman": 0.0, "n_classes": 3}
+                    recs[i] = {**a, "area": st, "eff": st if i == 0 else None, "stages": {}}
+                _save(recs, scan_file(tmp_path, name, e, s.mlp, seed_tag(s, sd)))
     meta = {"anchors": {n: anchors for n in models}, "epochs": {n: [0, 1] for n in models},
+            "seeds": [sd for sd, _, _ in runs],
             "eff_planes": {n: [0] for n in models}, "data": {"mnist": {"dataset": "fake"}},
             "accuracy": {"mnist-sigmoid": {"test_acc": 0.9, "test_acc_init": 0.1, "n_train": 10, "n_test": 5},
                          "mnist-relu": {"test_acc": 0.8, "test_acc_init": 0.1, "n_train": 10, "n_test": 5}}}
@@ -140,3 +146,25 @@ def test_checkpoint_key_depends_on_training_fields_only():
         assert scan_file(Path("."), "m", 0, rescan) != scan_file(Path("."), "m", 0, part)
         retrain = replace(part, batch_size=part.batch_size * 2)
         assert artifact_key(training_fields(retrain), with_source=False) != key
+
+
+def test_two_seeds_average_each_plane_and_keep_each_seed(tmp_path):
+    s = _fake_run(tmp_path, shift=0.5, extra={1402: 0.3})
+    rec = json.loads(summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper").read_text())
+    assert rec["seeds"] == [1401, 1402]
+    assert rec["comparisons"]["mnist-sigmoid"]["contrast"]["estimate"] == pytest.approx(0.4)  # (0.5 + 0.3) / 2
+    by = rec["comparisons_by_seed"]
+    assert by["1401"]["mnist-sigmoid"]["contrast"]["estimate"] == pytest.approx(0.5)
+    assert by["1402"]["mnist-sigmoid"]["contrast"]["estimate"] == pytest.approx(0.3)
+    res = load_results("tiny", root=tmp_path / "paper")
+    assert "seed 1402: +0.30 [+0.30, +0.30]" in res.seed_lines(["mnist-sigmoid"])
+    assert res.planes["mnist-sigmoid/seed1402/trained/area_contrast"].shape == (10,)
+
+
+def test_unfinished_extra_seed_is_left_out(tmp_path):
+    s = _fake_run(tmp_path, shift=0.5, extra={1402: 0.3}, extra_planes=4)
+    rec = json.loads(summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper").read_text())
+    assert rec["seeds"] == [1401]
+    assert rec["comparisons"]["mnist-sigmoid"]["contrast"]["estimate"] == pytest.approx(0.5)
+    assert rec["comparisons_by_seed"] == {}
+    assert load_results("tiny", root=tmp_path / "paper").seed_lines(["mnist-sigmoid"]) == ""

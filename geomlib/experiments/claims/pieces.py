@@ -56,9 +56,10 @@ def plane_order(anchors: list[dict]) -> list[int]:
     return out
 
 
-def scan_file(wd: Path, name: str, epoch: int, part) -> Path:
-    """File of one model's plane scans at one epoch, keyed by the scan settings."""
-    return wd / f"{name}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
+def scan_file(wd: Path, name: str, epoch: int, part, tag: str = "") -> Path:
+    """File of one model's plane scans at one epoch, keyed by the scan settings; ``tag``: the
+    training seed's (:func:`.settings.seed_tag`)."""
+    return wd / f"{name}{tag}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
 
 
 def load_pieces(path: Path) -> dict:

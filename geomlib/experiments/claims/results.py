@@ -51,12 +51,13 @@ def _stack(recs: dict, n_planes: int, key) -> np.ndarray:
     return out
 
 
-def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int) -> dict:
-    """Per-plane statistics of model ``name`` as arrays over the plane index (NaN: not scanned)."""
+def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int, seed_tag: str = "") -> dict:
+    """Per-plane statistics of model ``name`` (training seed ``seed_tag``) as arrays over the plane
+    index (NaN: not scanned)."""
     from .pieces import load_pieces, scan_file
     out = {}
     for e, tag in zip(epochs, ("init", "trained")):
-        recs = load_pieces(scan_file(wd, name, e, part))
+        recs = load_pieces(scan_file(wd, name, e, part, seed_tag))
         for meas in ("area", "eff"):
             for stat in ("contrast", "pearson", "spearman"):
                 out[f"{tag}/{meas}_{stat}"] = _stack(recs, n_planes, lambda r: (r.get(meas) or {}).get(stat))
@@ -66,6 +67,21 @@ def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int) -> dict:
             out[f"{tag}/stage{s}_pearson"] = _stack(recs, n_planes, lambda r: (r["stages"].get(s) or {}).get("pearson"))
         out[f"{tag}/scanned"] = _stack(recs, n_planes, lambda r: 1.0) == 1.0
     return out
+
+
+def mean_over_seeds(per_seed: list[dict]) -> dict:
+    """Average each plane's statistics over training seeds (NaN if any seed's is undefined: a
+    plane counts only where every seed defines it); ``scanned``: scanned for every seed."""
+    keys = sorted(set().union(*per_seed))
+    out = {}
+    for k in keys:
+        stack = np.stack([a[k] if k in a else np.full_like(per_seed[0][next(iter(per_seed[0]))], np.nan, dtype=float)
+                          for a in per_seed])
+        out[k] = stack.all(0) if k.endswith("/scanned") else stack.astype(float).mean(0)
+    return out
+
+
+HEADLINE = ("contrast", "correlation", "contrast_trained", "same_class", "smooth_vs_relu")
 
 
 def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
@@ -114,26 +130,44 @@ def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | 
     meta = load_pieces(wd / "meta.pkl")
     if not meta:
         raise FileNotFoundError(f"{wd / 'meta.pkl'} missing: run `python -m geomlib.experiments.claims --profile {profile}` first")
+    from .settings import seed_tag
     n_planes = s.n_distinct + s.n_same
+    names = [n for n in MODELS if n in meta["epochs"]]
+    parts = {n: s.mlp if n.startswith("mnist") else s.deep for n in names}
+    per_seed = {sd: {n: plane_arrays(wd, n, meta["epochs"][n], parts[n], n_planes, seed_tag(s, sd)) for n in names}
+                for sd in meta.get("seeds", [s.seed])}
+    # the first seed always; a further seed only once every model has every plane at both snapshots
+    seeds = [sd for sd in per_seed if sd == s.seed or all(
+        per_seed[sd][n][f"{t}/scanned"].all() for n in names for t in ("init", "trained"))]
     arrays, npz = {}, {}
-    for name in MODELS:
-        if name not in meta["epochs"]:
-            continue
-        part = s.mlp if name.startswith("mnist") else s.deep
-        arrays[name] = plane_arrays(wd, name, meta["epochs"][name], part, n_planes)
+    for name in names:
+        arrays[name] = mean_over_seeds([per_seed[sd][name] for sd in seeds])
         for k, v in arrays[name].items():
             npz[f"{name}/{k}"] = v
+        if len(seeds) > 1:
+            for sd in seeds:
+                for k, v in per_seed[sd][name].items():
+                    npz[f"{name}/seed{sd}/{k}"] = v
         npz[f"{name}/kind"] = np.array([a["kind"] for a in meta["anchors"][name]])
         npz[f"{name}/classes"] = np.array([a["classes"] for a in meta["anchors"][name]])
         npz[f"{name}/index"] = np.array([a["index"] for a in meta["anchors"][name]])
     kinds = np.array([a["kind"] for a in next(iter(meta["anchors"].values()))])
     comps = _claims_of(arrays, kinds, seed=s.seed)
+    by_seed = {}
+    if len(seeds) > 1:
+        for sd in seeds:
+            cs = _claims_of(per_seed[sd], kinds, seed=s.seed)
+            by_seed[str(sd)] = {n: {k: v.as_dict() for k, v in c.items() if k in HEADLINE} for n, c in cs.items()}
     walls = [float(line.split()[1]) for line in (wd / "wall.log").read_text().splitlines()] if (wd / "wall.log").exists() else []
     record = {
         "profile": profile, "settings": s.params(), "provenance": provenance(), "data": meta["data"],
         "accuracy": meta["accuracy"], "epochs": meta["epochs"], "eff_planes": meta["eff_planes"],
+        "seeds": seeds, "accuracy_seeds": {str(sd): meta.get("accuracy_seeds", {}).get(str(sd), meta["accuracy"] if sd == s.seed else {})
+                                           for sd in seeds},
+        "comparisons_by_seed": by_seed,
         "wall_s": {"invocations": walls, "total": sum(walls)},
         "planes_scanned": {n: {t: int(a[f"{t}/scanned"].sum()) for t in ("init", "trained")} for n, a in arrays.items()},
+        "planes_note": "per-plane statistics averaged over the training seeds in 'seeds'" if len(seeds) > 1 else None,
         "comparisons": {n: {k: v.as_dict() for k, v in c.items()} for n, c in comps.items()},
         "command": f"python -m geomlib.experiments.claims --profile {profile}",
     }
@@ -212,6 +246,9 @@ class ClaimsResults:
         return "\n".join(out)
 
     def accuracy_line(self, model: str) -> str:
+        seeds = self.record.get("seeds") or []
+        if len(seeds) > 1:
+            return self._accuracy_line_seeds(model, seeds)
         a = self.record["accuracy"].get(model, {})
         if "test_acc" in a:
             return (f"{LABELS.get(model, model)}: held-out accuracy {a['test_acc']:.3f} after training "
@@ -220,6 +257,42 @@ class ClaimsResults:
             return (f"{LABELS.get(model, model)}: linear-probe held-out accuracy {a['probe_test_acc']:.3f} after "
                     f"training ({a['probe_test_acc_init']:.3f} on the features at init), {a['n_train']} / {a['n_test']} images")
         return f"{LABELS.get(model, model)}: no accuracy recorded"
+
+    def _accuracy_line_seeds(self, model: str, seeds) -> str:
+        accs = [self.record["accuracy_seeds"].get(str(sd), {}).get(model, {}) for sd in seeds]
+        a = accs[0]
+        sl = " / ".join(str(sd) for sd in seeds)
+
+        def vals(key):
+            return " / ".join(f"{x.get(key, math.nan):.3f}" for x in accs)
+        if "test_acc" in a:
+            return (f"{LABELS.get(model, model)}: held-out accuracy {vals('test_acc')} after training "
+                    f"({vals('test_acc_init')} at init; seeds {sl}), {a['n_train']} training / {a['n_test']} held-out images")
+        if "probe_test_acc" in a:
+            return (f"{LABELS.get(model, model)}: linear-probe held-out accuracy {vals('probe_test_acc')} after "
+                    f"training ({vals('probe_test_acc_init')} on the features at init; seeds {sl}), "
+                    f"{a['n_train']} / {a['n_test']} images")
+        return f"{LABELS.get(model, model)}: no accuracy recorded"
+
+    def seed_lines(self, models, claims=("contrast", "correlation")) -> str:
+        """Markdown: each training seed's own interval for the headline claims (empty for one seed)."""
+        by = self.record.get("comparisons_by_seed") or {}
+        if not by:
+            return ""
+        from ...stats.paired import Comparison
+        out = []
+        for m in models:
+            for claim0 in claims:
+                claim = self.resolved(m, claim0)
+                parts = []
+                for sd, comps in by.items():
+                    d = comps.get(m, {}).get(claim)
+                    if d is not None:
+                        c = Comparison(**d)
+                        parts.append(f"seed {sd}: {c.interval()} ({verdict(c, EXPECTED.get(claim, +1))})")
+                if parts:
+                    out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: " + "; ".join(parts))
+        return "\n".join(out)
 
     def plot(self, models, measures=("area_contrast", "area_pearson")):
         """Per-plane init-vs-trained distributions: one panel per (measure, model); lines join the
@@ -301,6 +374,10 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
                          f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
     display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
                      "predicts and permutation p < 0.05; not supported: both on the other side; inconclusive: otherwise):\n\n" + text))
+    seeds = res.seed_lines(models)
+    if seeds:
+        display(Markdown(f"**Each training seed alone** (the verdicts above use each plane's average over the "
+                         f"{len(res.record['seeds'])} seeds):\n\n" + seeds))
     return res
 
 

@@ -32,7 +32,7 @@ from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
 from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, save_pieces, scan_file,
                      work_dir)
-from .settings import ClaimsSettings, claims_settings, training_fields
+from .settings import ClaimsSettings, claims_settings, seed_tag, training_fields
 
 LN10 = math.log(10.0)
 
@@ -74,7 +74,7 @@ def mlp_scan(model, x: torch.Tensor, *, n: int, n_eff: int, k: int) -> dict:
 class MLPModel:
     """An MNIST MLP of the claims run: trains (cached) and scans its planes at initialisation and after training."""
 
-    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
+    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool, seed: int):
         from ..models.mlp import ShallowMLP
         from ..training import fit, minibatches
         from ..mnist.run import _train_subset
@@ -84,7 +84,7 @@ class MLPModel:
         x, y = _train_subset(data, p.n_train, s.seed)
         x, y = x.float(), y
         tx, ty = data.test_x.float(), data.test_y
-        seed_everything(s.seed)
+        seed_everything(seed)
         model = ShallowMLP(784, p.width, 10, self.act, dtype=torch.float32)
         opt = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
 
@@ -95,10 +95,11 @@ class MLPModel:
             with torch.no_grad():
                 return {"test_acc": m(tx).argmax(-1).eq(ty).double().mean().item(),
                         "train_acc": m(x[:5000]).argmax(-1).eq(y[:5000]).double().mean().item()}
-        self.result = fit(model, step, minibatches(x, y, p.batch_size, s.seed, drop_last=False), opt,
-                          epochs=p.epochs, snapshot_epochs=(p.epochs,), checkpoint=wd / f"{name}-{artifact_key(training_fields(p), with_source=False)}.ckpt",
+        self.result = fit(model, step, minibatches(x, y, p.batch_size, seed, drop_last=False), opt,
+                          epochs=p.epochs, snapshot_epochs=(p.epochs,),
+                          checkpoint=wd / f"{name}{seed_tag(s, seed)}-{artifact_key(training_fields(p), with_source=False)}.ckpt",
                           progress=progress, desc=name, eval_fn=evaluate, eval_every=max(1, p.epochs // 5),
-                          seed=s.seed)
+                          seed=seed)
         self.n_train = len(y)
         self.epochs = (0, p.epochs)
         self.test_labels = ty.numpy()
@@ -126,7 +127,7 @@ class MLPModel:
 class DeepModel:
     """A ResNet (supervised or self-supervised) of the claims run: trains (cached) and scans its planes."""
 
-    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool):
+    def __init__(self, name: str, s: ClaimsSettings, data, wd: Path, progress: bool, seed: int):
         from ..imaging.run import train_deep
         from ..imaging.settings import DeepRecipe
         self.name, self.s = name, s
@@ -139,8 +140,8 @@ class DeepModel:
             method, act, meth, epochs = METHODS[name], "gelu", name, p.ssl_epochs
         self.recipe = DeepRecipe(method=meth, profile=s.profile, depth=18, width=p.width, act=act,
                                  n_train=p.n_train, n_test=p.n_test, epochs=epochs, batch_size=p.batch_size,
-                                 snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=s.seed)
-        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}-{artifact_key(training_fields(p), with_source=False)}.ckpt")
+                                 snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=seed)
+        self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}{seed_tag(s, seed)}-{artifact_key(training_fields(p), with_source=False)}.ckpt")
         self.epochs = (0, epochs)
         self.test_labels = self.run.prep.test_y.numpy()
         self._probes = {}
@@ -184,11 +185,12 @@ class DeepModel:
         return scan
 
 
-def build(name: str, s: ClaimsSettings, data: dict, wd: Path, progress: bool):
-    """The model wrapper (:class:`MLPModel` or :class:`DeepModel`) for a run name."""
+def build(name: str, s: ClaimsSettings, data: dict, wd: Path, progress: bool, seed: int | None = None):
+    """The model wrapper (:class:`MLPModel` or :class:`DeepModel`) for a run name and training seed."""
+    seed = s.seed if seed is None else seed
     if name.startswith("mnist"):
-        return MLPModel(name, s, data["mnist"], wd, progress)
-    return DeepModel(name, s, data["images"], wd, progress)
+        return MLPModel(name, s, data["mnist"], wd, progress, seed)
+    return DeepModel(name, s, data["images"], wd, progress, seed)
 
 
 def _record(anchor: dict, out: dict) -> dict:
@@ -219,32 +221,44 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
     wd = work_dir(profile)
     t0 = time.time()
     data = {"mnist": load_mnist(verbose=True), "images": load_cifar10_or_substitute(verbose=True)}
-    built = {}
-    for name in models:
-        log(f"train {name}")
-        built[name] = build(name, s, data, wd, progress)
-        log(f"  {name}: {json.dumps(built[name].accuracy(), default=str)}")
-        _progress(wd, t0)
-    # scan in rounds over models so that a partial run has planes for every model
-    anchors = {n: plane_anchors(m.test_labels, s.n_distinct, s.n_same, s.seed + 7) for n, m in built.items()}
+    meta = load_pieces(wd / "meta.pkl")
+    for seed in s.train_seeds:  # seed by seed: the first seed's results are complete first
+        built = {}
+        for name in models:
+            log(f"train {name} (seed {seed})")
+            built[name] = build(name, s, data, wd, progress, seed)
+            log(f"  {name}: {json.dumps(built[name].accuracy(), default=str)}")
+            _progress(wd, t0)
+        anchors = {n: plane_anchors(m.test_labels, s.n_distinct, s.n_same, s.seed + 7) for n, m in built.items()}
+        eff_sets = {}
+        for n in built:
+            k = s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes
+            k = k if eff_planes is None else min(k, eff_planes)
+            eff_sets[n] = set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][:k])
+        acc = {n: m.accuracy() for n, m in built.items()}
+        seeds_done = sorted(set(meta.get("seeds", [])) | {seed}, key=list(s.train_seeds).index)
+        meta = {"accuracy": acc if seed == s.seed else meta.get("accuracy", acc),
+                "accuracy_seeds": {**meta.get("accuracy_seeds", {}), str(seed): acc}, "seeds": seeds_done,
+                "data": {"mnist": data["mnist"].source, "images": data["images"].source},
+                "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
+                "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
+        save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
+        _scan_all(s, wd, t0, built, anchors, eff_sets, seed_tag(s, seed))
+    _progress(wd, t0, final=True)
+    return summarize_run(profile, s)
+
+
+def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict, eff_sets: dict, tag: str) -> None:
+    """Scan every model's planes at each snapshot, in rounds of 6 planes over the models (a partial
+    run has planes for every model), saving each plane as it finishes."""
     orders = {n: plane_order(a) for n, a in anchors.items()}
-    eff_sets = {}
-    for n in built:
-        k = s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes
-        k = k if eff_planes is None else min(k, eff_planes)
-        eff_sets[n] = set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][:k])
-    meta = {"accuracy": {n: m.accuracy() for n, m in built.items()},
-            "data": {"mnist": data["mnist"].source, "images": data["images"].source},
-            "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
-            "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
-    save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
     chunk = 6
     n_total = max(len(o) for o in orders.values())
     scanners = {}
     for start in range(0, n_total, chunk):
         for name, m in built.items():
             for epoch in m.epochs:
-                path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep)
+                path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep, tag)
                 done = load_pieces(path)
                 todo = [i for i in orders[name][start:start + chunk] if i not in done]
                 if not todo:
@@ -257,10 +271,8 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
                     done[i] = _record(anchors[name][i], scanners[key](anchors[name][i], i in eff_sets[name]))
                     save_pieces(done, path)
                 _progress(wd, t0)
-                log(f"  {name} ep{epoch}: planes {len(done)}/{len(orders[name])} ({(time.time() - t1) / len(todo):.1f} s/plane)")
-    wall = time.time() - t0
-    _progress(wd, t0, final=True)
-    return summarize_run(profile, s)
+                log(f"  {name}{tag} ep{epoch}: planes {len(done)}/{len(orders[name])} "
+                    f"({(time.time() - t1) / len(todo):.1f} s/plane)")
 
 
 def _progress(wd: Path, t0: float, final: bool = False) -> None:
