@@ -54,10 +54,17 @@ class Comparison:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def interval(self, digits: int = 2) -> str:
-        """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined)."""
+    def interval(self, digits: int | None = None) -> str:
+        """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined).
+
+        ``digits=None`` prints two decimals, or more when every finite bound is below 0.05 in
+        magnitude so that small effects keep two significant digits (``+0.0026 [+0.0012, +0.0040]``
+        rather than ``+0.00 [+0.00, +0.00]``)."""
         if not math.isfinite(self.estimate):
             return "n/a"
+        if digits is None:
+            top = max(abs(v) for v in (self.estimate, self.ci_low, self.ci_high) if math.isfinite(v))
+            digits = 2 if top >= 0.05 or top == 0 else min(8, 1 - math.floor(math.log10(top)))
         f = f"{{:+.{digits}f}}"
         lo = f.format(self.ci_low) if math.isfinite(self.ci_low) else "n/a"
         hi = f.format(self.ci_high) if math.isfinite(self.ci_high) else "n/a"

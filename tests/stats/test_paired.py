@@ -112,3 +112,13 @@ def test_verdict_inconclusive_when_interval_covers_zero():
     assert four.ci_low > 0 and four.p_value == pytest.approx(2 / 16)
     assert verdict(four, +1) == "inconclusive"
     assert c.interval() == "+0.10 [-0.20, +0.40]"
+
+
+def test_interval_keeps_two_significant_digits_for_small_effects():
+    small = Comparison("paired", 0.0026394, 0.0012246, 0.0039753, 0.001, 61)
+    assert small.interval() == "+0.0026 [+0.0012, +0.0040]"
+    # the sign and the side of 0 stay readable: no bound prints as +0.00 unless it is 0
+    assert "+0.00 " not in small.interval() and small.interval(digits=2) == "+0.00 [+0.00, +0.00]"
+    mid = Comparison("paired", 0.094, 0.078, 0.111, 0.001, 60)
+    assert mid.interval() == "+0.09 [+0.08, +0.11]"
+    assert Comparison("paired", 0.0, 0.0, 0.0, 1.0, 5).interval() == "+0.00 [+0.00, +0.00]"
