@@ -1,13 +1,13 @@
 """Settings of the ``reduced`` profile of the claims run (issue 14): between ``quick`` and
-``paper``, sized to run on a quiet 2-core CPU in about 1 h 40 min of wall time (measured
-2026-11-30 per seed: training 40 minutes, of which the supervised ResNets, all 60 000 Fashion-MNIST training
+``paper``, sized to run on a quiet 2-core CPU in about 1 h 50 min of wall time (measured
+2026-11-30/12-01 per seed: training 40-45 minutes, of which the supervised ResNets, all 60 000 Fashion-MNIST training
 images for 3 epochs, take 16 and the self-supervised ones, 2 epochs, 25; plane scans 7.5 minutes).
 
 Two training seeds per model (``seed`` and ``extra_seeds``): each seed trains every model from a
 fresh initialisation on the same data and is scanned on the same planes; the summary averages each
 plane's statistics over the seeds (so the intervals over planes carry the seed-to-seed spread of
 those averages) and keeps each seed's headline comparisons too. Two, not more: training dominates
-the wall time (about 40 minutes per seed), and two seeds fill most of the 2-hour budget.
+the wall time (40-45 minutes per seed), and two seeds fill most of the 2-hour budget.
 Each model is scanned on ``n_distinct`` planes through random held-out triples of three distinct
 classes and ``n_same`` planes through three held-out images of one class, at initialisation
 (epoch 0) and after training, with the same anchors (paired).
