@@ -57,14 +57,22 @@ class Comparison:
     def interval(self, digits: int | None = None) -> str:
         """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined).
 
-        ``digits=None`` prints two decimals, or more when every finite bound is below 0.05 in
-        magnitude so that small effects keep two significant digits (``+0.0026 [+0.0012, +0.0040]``
-        rather than ``+0.00 [+0.00, +0.00]``)."""
+        ``digits=None`` prints two decimals, more where needed so that every nonzero value shows
+        a significant digit (``+0.005 [-0.057, +0.055]``, not ``+0.00 [-0.06, +0.05]``) and small
+        effects keep two (``+0.0026 [+0.0012, +0.0040]``); at most 8."""
         if not math.isfinite(self.estimate):
             return "n/a"
         if digits is None:
-            top = max(abs(v) for v in (self.estimate, self.ci_low, self.ci_high) if math.isfinite(v))
-            digits = 2 if top >= 0.05 or top == 0 else min(8, 1 - math.floor(math.log10(top)))
+            vals = [abs(v) for v in (self.estimate, self.ci_low, self.ci_high) if math.isfinite(v) and v != 0]
+            digits = 2
+            if vals:
+                top, low = max(vals), min(vals)
+                if top < 0.05:
+                    digits = max(digits, 1 - math.floor(math.log10(top)))
+                # round-half: a value shows a nonzero digit once 10**-digits / 2 <= |v|
+                while digits < 8 and low < 0.5 * 10.0 ** -digits:
+                    digits += 1
+                digits = min(digits, 8)
         f = f"{{:+.{digits}f}}"
         lo = f.format(self.ci_low) if math.isfinite(self.ci_low) else "n/a"
         hi = f.format(self.ci_high) if math.isfinite(self.ci_high) else "n/a"

@@ -168,3 +168,81 @@ def test_unfinished_extra_seed_is_left_out(tmp_path):
     assert rec["comparisons"]["mnist-sigmoid"]["contrast"]["estimate"] == pytest.approx(0.5)
     assert rec["comparisons_by_seed"] == {}
     assert load_results("tiny", root=tmp_path / "paper").seed_lines(["mnist-sigmoid"]) == ""
+
+
+def test_same_class_change_alone_has_no_verdict_and_empty_rows_say_so(tmp_path):
+    """The paper predicts *no* magnification on same-class planes: the change there alone is shown
+    without a direction (a rise must not read 'supported'); rows without a usable plane say why."""
+    s = _fake_run(tmp_path, shift=0.5)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    table = res.table(["mnist-sigmoid"])
+    assert table.loc[("MNIST MLP, sigmoid", "contrast_same"), "verdict"].startswith("descriptive")
+    assert table.loc[("MNIST MLP, sigmoid", "contrast"), "verdict"] == "supported"
+    rec = dict(res.record)
+    rec["comparisons"] = {"mnist-sigmoid": {**rec["comparisons"]["mnist-sigmoid"], "contrast": {
+        **rec["comparisons"]["mnist-sigmoid"]["contrast"], "estimate": math.nan, "ci_low": math.nan,
+        "ci_high": math.nan, "p_value": math.nan, "n": 0}}}
+    empty = type(res)(rec, res.planes, res.path)
+    assert empty.table(["mnist-sigmoid"]).loc[("MNIST MLP, sigmoid", "contrast"), "verdict"] == "inconclusive (no usable plane)"
+
+
+def test_layerwise_row_names_the_stages_of_each_verdict(tmp_path):
+    from geomlib.experiments.claims.results import summary_rows
+    s = _fake_run(tmp_path, shift=0.5)
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    one = lambda est, lo, hi, p: {"kind": "one-sample", "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": p,
+                                  "n": 64, "n_dropped": 0, "confidence": 0.95, "n_a": None, "n_b": None}
+    undefined = {**one(math.nan, math.nan, math.nan, math.nan), "kind": "paired", "n": 0}
+    comps = {}
+    for k, c in ((1, one(-0.11, -0.14, -0.06, 2e-4)), (2, one(-0.11, -0.14, -0.07, 2e-4)),
+                 (3, one(0.04, 0.01, 0.08, 0.01)), (4, one(0.17, 0.14, 0.20, 2e-4))):
+        comps[f"stage{k}_contrast"], comps[f"stage{k}_trained"] = undefined, c
+    rec = {**res.record, "comparisons": {**res.record["comparisons"], "resnet-gelu": comps}}
+    row = {r["claim of the paper"]: r for r in summary_rows(type(res)(rec, res.planes, res.path))}["ResNet: layer by layer (stages 1-4)"]
+    assert row["verdict at this scale"] == "inconclusive (stages 3, 4 supported; stages 1, 2 not supported)"
+    assert row["mean [95% CI]"].startswith("s1 (trained): -0.11 [-0.14, -0.06]")
+
+
+def test_seed_lines_give_n_and_p(tmp_path):
+    s = _fake_run(tmp_path, shift=0.5, extra={1402: 0.3})
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    line = load_results("tiny", root=tmp_path / "paper").seed_lines(["mnist-sigmoid"])
+    assert "seed 1402: +0.30 [+0.30, +0.30] (n = 6, p = " in line
+
+
+def test_provenance_names_each_invocation_and_its_commit(tmp_path):
+    s = _fake_run(tmp_path, shift=0.5)
+    (tmp_path / "wall.log").write_text("1796077299 3241.9 done df1b855abc 0 # includes pauses\n"
+                                       "1796080603 448.1 running ? \n1796081463 60 done\n")
+    rec = json.loads(summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper").read_text())
+    inv = rec["invocations"]
+    assert [i["commit"] for i in inv] == ["df1b855abc", None, None]
+    assert inv[0]["started_utc"] == "2026-11-30T22:21:39Z" and inv[0]["dirty"] is False
+    assert inv[0]["note"] == "includes pauses" and inv[1]["status"] == "running"
+    assert rec["wall_s"]["total"] == pytest.approx(3241.9 + 448.1 + 60)
+    line = load_results("tiny", root=tmp_path / "paper").provenance_line()
+    assert "commit df1b855abc, includes pauses" in line and "commit unknown" in line and "over 3 invocation(s)" in line
+
+
+def test_models_subset_keeps_the_other_models_in_the_meta():
+    from geomlib.experiments.claims.run import merge_meta
+    old = {"accuracy": {"a": 1, "b": 2}, "accuracy_seeds": {"1401": {"a": 1, "b": 2}}, "seeds": [1401],
+           "anchors": {"a": "A", "b": "B"}, "epochs": {"a": [0, 1], "b": [0, 1]}, "eff_planes": {"a": [0], "b": [0]}}
+    kw = dict(first_seed=1401, seed_order=(1401, 1402), data={})
+    new = merge_meta(old, seed=1401, accuracy={"a": 9}, anchors={"a": "A2"}, epochs={"a": [0, 3]}, eff_planes={"a": [1]}, **kw)
+    assert new["accuracy"] == {"a": 9, "b": 2} and new["anchors"] == {"a": "A2", "b": "B"}
+    assert new["epochs"] == {"a": [0, 3], "b": [0, 1]} and new["eff_planes"] == {"a": [1], "b": [0]}
+    later = merge_meta(new, seed=1402, accuracy={"b": 5}, anchors={"b": "B"}, epochs={"b": [0, 1]}, eff_planes={"b": [0]}, **kw)
+    assert later["seeds"] == [1401, 1402] and later["accuracy"] == {"a": 9, "b": 2}
+    assert later["accuracy_seeds"] == {"1401": {"a": 9, "b": 2}, "1402": {"b": 5}}
+
+
+def test_summarize_only_without_pieces_exits_cleanly(tmp_path, monkeypatch):
+    from geomlib.experiments.claims.__main__ import main
+    monkeypatch.setenv("GEOMLIB_ARTIFACTS", str(tmp_path))
+    with pytest.raises(SystemExit) as e:
+        main(["--profile", "tiny", "--summarize-only", "--out-dir", str(tmp_path / "paper")])
+    assert "GEOMLIB_ARTIFACTS" in str(e.value.code) and "claims_tiny" in str(e.value.code)
+    assert not (tmp_path / "claims_tiny").exists() and not (tmp_path / "paper").exists()

@@ -19,10 +19,12 @@ from ...cache import artifact_key, artifact_root
 MODELS = ("mnist-sigmoid", "mnist-relu", "resnet-gelu", "resnet-relu", "barlow", "simclr")
 
 
-def work_dir(profile: str) -> Path:
-    """Folder of the run's finished pieces (``<artifacts>/claims_<profile>``), created if missing."""
+def work_dir(profile: str, create: bool = True) -> Path:
+    """Folder of the run's finished pieces (``<artifacts>/claims_<profile>``; ``<artifacts>`` is
+    ``$GEOMLIB_ARTIFACTS`` or ``artifacts/``), created if missing unless ``create=False``."""
     d = artifact_root() / f"claims_{profile}"
-    d.mkdir(parents=True, exist_ok=True)
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
     return d
 
 
@@ -88,10 +90,11 @@ def provenance() -> dict:
             return None
     cpu = None
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     import scipy

@@ -13,12 +13,14 @@ Claims (expected sign +1: the claim predicts a positive difference):
 | ``smooth_vs_relu`` | weaker (or different) for ReLU | the change of the contrast, smooth (sigmoid/GELU) minus ReLU, same anchors | paired |
 | ``stage_s`` | layer by layer (ResNet stages 1-4) | per-stage contrast, trained minus init | paired |
 | ``eff_contrast`` | the same with the authors' effective volume (subset) | as ``contrast`` | paired |
+| ``contrast_same`` | (shown, no verdict: the paper predicts no change) | the change of the contrast on same-class planes alone | paired |
 """
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -122,14 +124,37 @@ def _claims_of(arrays: dict, kinds: np.ndarray, seed: int) -> dict:
     return res
 
 
+def wall_log(wd: Path) -> list[dict]:
+    """The invocations recorded in ``<wd>/wall.log``: start (UTC), wall seconds, status, and the
+    commit each ran at (``None`` where an older log did not record it; ``dirty`` ``None`` where
+    unknown)."""
+    path = wd / "wall.log"
+    out = []
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        line, _, note = line.partition(" # ")  # a note a person added to the line (pauses, reruns)
+        f = line.split()
+        if len(f) < 2:
+            continue
+        start = datetime.fromtimestamp(int(f[0]), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if f[0].isdigit() else f[0]
+        out.append({"started_utc": start,
+                    "wall_s": float(f[1]), "status": f[2] if len(f) > 2 else None,
+                    "commit": f[3] if len(f) > 3 and f[3] != "?" else None,
+                    "dirty": bool(int(f[4])) if len(f) > 4 and f[4] in ("0", "1") else None,
+                    "note": note.strip() or None})
+    return out
+
+
 def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | None = None) -> Path:
     """Write ``<out_dir>/claims-<profile>.{json,npz}`` (default ``artifacts/paper``) from the
     finished pieces of the run in ``work`` (default :func:`~.run.work_dir`)."""
     from .pieces import MODELS, load_pieces, provenance, work_dir
-    wd = work or work_dir(profile)
+    wd = work or work_dir(profile, create=False)
     meta = load_pieces(wd / "meta.pkl")
     if not meta:
-        raise FileNotFoundError(f"{wd / 'meta.pkl'} missing: run `python -m geomlib.experiments.claims --profile {profile}` first")
+        raise FileNotFoundError(
+            f"no finished pieces of the {profile!r} claims run in {wd} (meta.pkl missing): run "
+            f"`python -m geomlib.experiments.claims --profile {profile}` first, or point $GEOMLIB_ARTIFACTS "
+            f"at the folder that holds claims_{profile}/")
     from .settings import seed_tag
     n_planes = s.n_distinct + s.n_same
     names = [n for n in MODELS if n in meta["epochs"]]
@@ -158,7 +183,8 @@ def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | 
         for sd in seeds:
             cs = _claims_of(per_seed[sd], kinds, seed=s.seed)
             by_seed[str(sd)] = {n: {k: v.as_dict() for k, v in c.items() if k in HEADLINE} for n, c in cs.items()}
-    walls = [float(line.split()[1]) for line in (wd / "wall.log").read_text().splitlines()] if (wd / "wall.log").exists() else []
+    invocations = wall_log(wd)
+    walls = [i["wall_s"] for i in invocations]
     record = {
         "profile": profile, "settings": s.params(), "provenance": provenance(), "data": meta["data"],
         "accuracy": meta["accuracy"], "epochs": meta["epochs"], "eff_planes": meta["eff_planes"],
@@ -166,6 +192,7 @@ def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | 
                                            for sd in seeds},
         "comparisons_by_seed": by_seed,
         "wall_s": {"invocations": walls, "total": sum(walls)},
+        "invocations": invocations,
         "planes_scanned": {n: {t: int(a[f"{t}/scanned"].sum()) for t in ("init", "trained")} for n, a in arrays.items()},
         "planes_note": "per-plane statistics averaged over the training seeds in 'seeds'" if len(seeds) > 1 else None,
         "comparisons": {n: {k: v.as_dict() for k, v in c.items()} for n, c in comps.items()},
@@ -180,8 +207,13 @@ def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | 
 
 # ---- loading and rendering (the chapters) ----
 
+# The sign each comparison's claim predicts; ``None``: no direction predicted, shown without a verdict.
+# ``contrast_same`` (the change on same-class planes alone) is such a row: the paper predicts *no*
+# magnification there, which a test against 0 cannot confirm (an equivalence test would be needed);
+# the claim is tested by ``same_class`` (distinct minus same).
 EXPECTED = {"contrast": +1, "correlation": +1, "same_class": +1, "smooth_vs_relu": +1, "eff_contrast": +1,
-            "eff_correlation": +1, "contrast_same": +1}
+            "eff_correlation": +1, "contrast_same": None}
+DESCRIPTIVE = "descriptive (no direction predicted)"
 
 
 @dataclass
@@ -217,7 +249,12 @@ class ClaimsResults:
         c = self.comparison(model, claim)
         if c is None:
             return "not tested"
-        return verdict(c, EXPECTED.get(claim, +1))
+        sign = EXPECTED.get(claim, +1)
+        if c.n == 0:
+            return ("n/a" if sign is None else "inconclusive") + " (no usable plane)"
+        if sign is None:
+            return DESCRIPTIVE
+        return verdict(c, sign)
 
     def table(self, models) -> "pd.DataFrame":
         """One row per (model, claim): mean difference with its 95% CI, p-value, planes, verdict."""
@@ -289,7 +326,9 @@ class ClaimsResults:
                     d = comps.get(m, {}).get(claim)
                     if d is not None:
                         c = Comparison(**d)
-                        parts.append(f"seed {sd}: {c.interval()} ({verdict(c, EXPECTED.get(claim, +1))})")
+                        v = "inconclusive (no usable plane)" if c.n == 0 else verdict(c, EXPECTED.get(claim, +1))
+                        p = "n/a" if not math.isfinite(c.p_value) else f"{c.p_value:.2g}"
+                        parts.append(f"seed {sd}: {c.interval()} (n = {c.n}, p = {p}; {v})")
                 if parts:
                     out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: " + "; ".join(parts))
         return "\n".join(out)
@@ -321,11 +360,19 @@ class ClaimsResults:
         return fig
 
     def provenance_line(self) -> str:
+        """Markdown: the command, each invocation (start, wall time, commit), and the summarising
+        process (commit, CPU, threads, date)."""
         p, w = self.record["provenance"], self.record["wall_s"]
-        return (f"Run `{self.record['command']}` at commit {str(p.get('commit'))[:10]}"
-                f"{' (uncommitted edits)' if p.get('dirty') else ''} on {p.get('cpu')} ({p.get('cpu_count')} cores, "
-                f"shared; torch {p.get('torch')}, {p.get('torch_threads')} threads), {p.get('date_utc')}; "
-                f"wall time {w['total'] / 60:.0f} min over {len(w['invocations'])} invocation(s).")
+
+        def commit(c, dirty):
+            return "commit unknown" if not c else f"commit {c[:10]}" + {True: " with uncommitted edits", None: ""}.get(dirty, "")
+        inv = self.record.get("invocations") or []
+        runs = "; ".join(f"{i['started_utc']} for {i['wall_s'] / 60:.0f} min at {commit(i['commit'], i['dirty'])}"
+                         + (f", {i['note']}" if i.get("note") else "") for i in inv)
+        return (f"Run `{self.record['command']}` on {p.get('cpu')} ({p.get('cpu_count')} cores, shared; torch "
+                f"{p.get('torch')}, {p.get('torch_threads')} threads): wall time {w['total'] / 60:.0f} min over "
+                f"{len(w['invocations'])} invocation(s){' (' + runs + ')' if runs else ''}; summarised "
+                f"{p.get('date_utc')} at {commit(p.get('commit'), p.get('dirty'))}.")
 
 
 def load_results(profile: str = "reduced", root: Path | None = None) -> ClaimsResults | None:
@@ -339,7 +386,8 @@ def load_results(profile: str = "reduced", root: Path | None = None) -> ClaimsRe
     return ClaimsResults(record, planes, base)
 
 
-STAGE_TEXT = "per-stage contrast, trained - init (layerwise claim)"
+STAGE_TEXT = {"contrast": "per-stage contrast, trained - init (layerwise claim)",
+              "trained": "per-stage contrast after training, against 0 (layerwise claim; undefined at init: no class change)"}
 
 
 def render_section(models, *, profile: str = "reduced", stages: bool = False, root: Path | None = None) -> ClaimsResults | None:
@@ -355,13 +403,27 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
         return None
     models = [m for m in models if m in res.record["comparisons"]]
     lines = [res.provenance_line(), ""] + [f"- {res.accuracy_line(m)}" for m in models]
-    sc = res.record["planes_scanned"]
-    lines += ["", "Planes scanned (init / trained): " + "; ".join(
-        f"{LABELS[m]} {sc[m]['init']} / {sc[m]['trained']}" for m in models)]
+    sc, st = res.record["planes_scanned"], res.record["settings"]
+    seeds = res.record.get("seeds") or [st.get("seed")]
+    lines += ["", f"Training seeds: {', '.join(map(str, seeds))}"
+              + (" (each plane's statistics averaged over them)" if len(seeds) > 1 else "")
+              + f"; planes per model: {st['n_distinct']} distinct-class + {st['n_same']} same-class; "
+              + "planes scanned (init / trained): " + "; ".join(f"{LABELS[m]} {sc[m]['init']} / {sc[m]['trained']}" for m in models)]
     display(Markdown("\n".join(lines)))
     fig = res.plot(models)
     plt.show()
-    display(res.table(models))
+    table = res.table(models)
+    display(table)
+    notes = []
+    if (table["planes"].astype(str).isin(["0", "0 vs 0"])).any():
+        notes.append("Rows with `n/a` and 0 planes have no usable plane: the network predicts one class over every "
+                     "plane at initialisation, so the boundary contrast there (and every change of it) is undefined; "
+                     "the `..._trained` rows compare the contrast after training with 0 instead.")
+    if table["verdict"].eq(DESCRIPTIVE).any():
+        notes.append("`contrast_same` (the change on same-class planes alone) has no verdict: the paper predicts no "
+                     "magnification there, which a test against 0 cannot confirm; `same_class` (distinct minus same) tests the claim.")
+    if notes:
+        display(Markdown("\n\n".join(notes)))
     claims = ("contrast", "correlation", "same_class") + (("smooth_vs_relu",) if any(m in SMOOTH_PAIRS for m in models) else ())
     text = res.verdict_lines(models, claims)
     if stages:
@@ -370,14 +432,14 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
             for k0 in st:
                 k = res.resolved(m, k0.replace("_contrast", "")) if res.comparison(m, k0).n < MIN_N else k0
                 c = res.comparison(m, k)
-                text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT}, stage {k[5:].split('_')[0]}: {c.interval()} "
+                text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT[k.split('_')[-1]]}, stage {k[5:].split('_')[0]}: {c.interval()} "
                          f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
     display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
                      "predicts and permutation p < 0.05; not supported: both on the other side; inconclusive: otherwise):\n\n" + text))
-    seeds = res.seed_lines(models)
-    if seeds:
+    per_seed = res.seed_lines(models)
+    if per_seed:
         display(Markdown(f"**Each training seed alone** (the verdicts above use each plane's average over the "
-                         f"{len(res.record['seeds'])} seeds):\n\n" + seeds))
+                         f"{len(seeds)} seeds):\n\n" + per_seed))
     return res
 
 
@@ -438,7 +500,10 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
             elif all(x == "not supported" for x in vs):
                 v = "not supported"
             else:
-                v = f"inconclusive ({vs.count('supported')} of {len(vs)} stages supported)"
+                def which(verd):
+                    ks = [k[5:].split("_")[0] for k, x in zip(keys, vs) if x == verd]
+                    return f"stage{'s' if len(ks) > 1 else ''} {', '.join(ks)} {verd}" if ks else ""
+                v = "inconclusive (" + "; ".join(w for w in map(which, ("supported", "not supported", "inconclusive")) if w) + ")"
             n = cs[0][1].n if cs else 0
         else:
             key = res.resolved(model, key)

@@ -30,8 +30,8 @@ from ...cache import artifact_key
 from ...numeric import Plane, effective_log10_volume, induced_log_volume
 from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
-from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, save_pieces, scan_file,
-                     work_dir)
+from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, provenance, save_pieces,
+                     scan_file, work_dir)
 from .settings import ClaimsSettings, claims_settings, seed_tag, training_fields
 
 LN10 = math.log(10.0)
@@ -202,17 +202,36 @@ def _record(anchor: dict, out: dict) -> dict:
 
 
 
+def merge_meta(old: dict, *, seed: int, first_seed: int, seed_order, accuracy: dict, anchors: dict, epochs: dict,
+               eff_planes: dict, data: dict) -> dict:
+    """The run's meta after training ``seed`` on the models in ``accuracy`` (and its other
+    per-model dicts), merged model by model with ``old`` (what earlier invocations recorded): a run
+    on a subset of the models (``--models``) adds or refreshes those and never drops the others
+    from the summary."""
+    acc_seeds = old.get("accuracy_seeds", {})
+    return {"accuracy": {**old.get("accuracy", {}), **accuracy} if seed == first_seed else old.get("accuracy", accuracy),
+            "accuracy_seeds": {**acc_seeds, str(seed): {**acc_seeds.get(str(seed), {}), **accuracy}},
+            "seeds": sorted(set(old.get("seeds", [])) | {seed}, key=list(seed_order).index),
+            "data": data,
+            "anchors": {**old.get("anchors", {}), **anchors},
+            "epochs": {**old.get("epochs", {}), **epochs},
+            "eff_planes": {**old.get("eff_planes", {}), **eff_planes}}
+
+
 def log(msg: str) -> None:
     """One time-stamped progress line on the terminal."""
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
 def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = False, threads: int | None = None,
-               eff_planes: int | None = None) -> Path:
+               eff_planes: int | None = None, out_dir: Path | None = None) -> Path:
     """Train and scan every model of ``profile`` (resuming), then write the summary
     (:func:`geomlib.experiments.claims.results.summarize_run`). Returns the summary's path.
     ``eff_planes`` caps the number of planes with the effective volume for every model (it does not
-    enter the checkpoint keys; planes already scanned keep theirs); the meta records what was used."""
+    enter the checkpoint keys; planes already scanned keep theirs); the meta records what was used.
+    ``models``: a subset trains and scans only those; the meta keeps the other models' records, so
+    the summary still covers every model with finished pieces. ``out_dir``: where the summary goes
+    (default ``artifacts/paper``)."""
     from ..data import load_cifar10_or_substitute, load_mnist
     from .results import summarize_run
     if threads:
@@ -235,17 +254,15 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
             k = s.mlp.eff_planes if n.startswith("mnist") else s.deep.eff_planes
             k = k if eff_planes is None else min(k, eff_planes)
             eff_sets[n] = set([i for i, a in enumerate(anchors[n]) if a["kind"] == "distinct"][:k])
-        acc = {n: m.accuracy() for n, m in built.items()}
-        seeds_done = sorted(set(meta.get("seeds", [])) | {seed}, key=list(s.train_seeds).index)
-        meta = {"accuracy": acc if seed == s.seed else meta.get("accuracy", acc),
-                "accuracy_seeds": {**meta.get("accuracy_seeds", {}), str(seed): acc}, "seeds": seeds_done,
-                "data": {"mnist": data["mnist"].source, "images": data["images"].source},
-                "anchors": anchors, "epochs": {n: list(m.epochs) for n, m in built.items()},
-                "eff_planes": {n: sorted(v) for n, v in eff_sets.items()}}
+        meta = merge_meta(meta, seed=seed, first_seed=s.seed, seed_order=s.train_seeds,
+                          accuracy={n: m.accuracy() for n, m in built.items()}, anchors=anchors,
+                          epochs={n: list(m.epochs) for n, m in built.items()},
+                          eff_planes={n: sorted(v) for n, v in eff_sets.items()},
+                          data={"mnist": data["mnist"].source, "images": data["images"].source})
         save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
         _scan_all(s, wd, t0, built, anchors, eff_sets, seed_tag(s, seed))
     _progress(wd, t0, final=True)
-    return summarize_run(profile, s)
+    return summarize_run(profile, s, out_dir=out_dir)
 
 
 def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict, eff_sets: dict, tag: str) -> None:
@@ -275,12 +292,21 @@ def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict
                     f"({(time.time() - t1) / len(todo):.1f} s/plane)")
 
 
+_COMMITS: dict[int, str] = {}
+
+
 def _progress(wd: Path, t0: float, final: bool = False) -> None:
-    """Record this invocation's wall time so far in ``wall.log`` (one line per invocation,
-    rewritten as it runs, so an interrupted invocation still counts)."""
+    """Record this invocation's wall time so far in ``wall.log``: one line per invocation
+    (``<start unix time> <seconds> <running|done> <commit> <dirty: 0|1>``, optionally followed by
+    `` # <note>`` that a person adds, e.g. about pauses), rewritten as it runs, so an interrupted
+    invocation still counts and the summary can say which code made each part."""
     path = wd / "wall.log"
     lines = path.read_text().splitlines() if path.exists() else []
     tag = f"{int(t0)}"
+    if int(t0) not in _COMMITS:
+        p = provenance()
+        _COMMITS[int(t0)] = f"{p['commit'] or '?'} {int(p['dirty'])}"
     lines = [ln for ln in lines if not ln.startswith(tag + " ")]
-    lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'}")
+    lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'} {_COMMITS[int(t0)]}")
+    lines.sort(key=lambda ln: (ln.split() or [""])[0].zfill(20))  # by start time
     path.write_text("\n".join(lines) + "\n")

@@ -1,7 +1,9 @@
 """Settings of the ``reduced`` profile of the claims run (issue 14): between ``quick`` and
 ``paper``, sized to run on a quiet 2-core CPU in about 1 h 50 min of wall time (measured
-2026-11-30/12-01 per seed: training 40-45 minutes, of which the supervised ResNets, all 60 000 Fashion-MNIST training
-images for 3 epochs, take 16 and the self-supervised ones, 2 epochs, 25; plane scans 7.5 minutes).
+2026-11-30: training about 40 minutes for seed 1401 (51 with 10 minutes of pauses) and 45 for seed
+1402, of which the supervised ResNets, all 60 000 Fashion-MNIST training images for 3 epochs, took
+16 / 22 minutes and the self-supervised ones, 2 epochs, 25 (pauses removed) / 22; plane scans
+7.5 minutes per seed; the committed run's invocations are listed in its provenance).
 
 Two training seeds per model (``seed`` and ``extra_seeds``): each seed trains every model from a
 fresh initialisation on the same data and is scanned on the same planes; the summary averages each
