@@ -38,7 +38,7 @@ def main(argv=None) -> None:
             return
         print(run_claims(a.profile, models=tuple(a.models), progress=a.progress, threads=a.threads,
                          eff_planes=a.eff_planes, out_dir=a.out_dir))
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # missing or mismatched pieces: a one-line reason
         sys.exit(f"error: {e}")
 
 

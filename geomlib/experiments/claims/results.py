@@ -53,13 +53,21 @@ def _stack(recs: dict, n_planes: int, key) -> np.ndarray:
     return out
 
 
-def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int, seed_tag: str = "") -> dict:
+def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int, seed_tag: str = "",
+                 anchors: list | None = None) -> dict:
     """Per-plane statistics of model ``name`` (training seed ``seed_tag``) as arrays over the plane
-    index (NaN: not scanned)."""
+    index (NaN: not scanned). ``anchors``: the run's planes; a piece scanned on other images raises
+    ``ValueError`` (its statistics must not be averaged with another seed's plane)."""
     from .pieces import load_pieces, scan_file
     out = {}
     for e, tag in zip(epochs, ("init", "trained")):
-        recs = load_pieces(scan_file(wd, name, e, part, seed_tag))
+        path = scan_file(wd, name, e, part, seed_tag)
+        recs = load_pieces(path)
+        if anchors is not None:
+            bad = sorted(i for i, r in recs.items() if list(r.get("index", ())) != list(anchors[int(i)]["index"]))
+            if bad:
+                raise ValueError(f"{path.name}: planes {bad[:5]}{'...' if len(bad) > 5 else ''} were scanned on other "
+                                 f"images than the run's anchors; rerun `python -m geomlib.experiments.claims` to rescan them")
         for meas in ("area", "eff"):
             for stat in ("contrast", "pearson", "spearman"):
                 out[f"{tag}/{meas}_{stat}"] = _stack(recs, n_planes, lambda r: (r.get(meas) or {}).get(stat))
@@ -159,7 +167,8 @@ def summarize_run(profile: str, s, *, work: Path | None = None, out_dir: Path | 
     n_planes = s.n_distinct + s.n_same
     names = [n for n in MODELS if n in meta["epochs"]]
     parts = {n: s.mlp if n.startswith("mnist") else s.deep for n in names}
-    per_seed = {sd: {n: plane_arrays(wd, n, meta["epochs"][n], parts[n], n_planes, seed_tag(s, sd)) for n in names}
+    per_seed = {sd: {n: plane_arrays(wd, n, meta["epochs"][n], parts[n], n_planes, seed_tag(s, sd), meta["anchors"][n])
+                     for n in names}
                 for sd in meta.get("seeds", [s.seed])}
     # the first seed always; a further seed only once every model has every plane at both snapshots
     seeds = [sd for sd in per_seed if sd == s.seed or all(

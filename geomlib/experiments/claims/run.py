@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -143,7 +145,13 @@ class DeepModel:
                                  snapshot_epochs=(epochs,), drop_last=meth != "supervised", seed=seed)
         self.run = train_deep(self.recipe, data, method, progress=progress, checkpoint=wd / f"{name}{seed_tag(s, seed)}-{artifact_key(training_fields(p), with_source=False)}.ckpt")
         self.epochs = (0, epochs)
-        self.test_labels = self.run.prep.test_y.numpy()
+        # The planes' anchors come from one held-out subset for every training seed (drawn with the
+        # run's first seed, as seed 1401's own), so each seed scans the same images and a plane's
+        # statistics can be averaged over seeds; the run's own held-out subset (drawn with its
+        # training seed) still gives its accuracy.
+        from ..imaging.run import _subset
+        te = _subset(data.test_y, p.n_test, s.seed + 1)
+        self.scan_x, self.test_labels = data.test_x[te], data.test_y[te].numpy()
         self._probes = {}
 
     def readout(self, epoch: int, model):
@@ -177,7 +185,7 @@ class DeepModel:
         stages = p.stages if self.name == "resnet-gelu" else ()
 
         def scan(anchor: dict, eff: bool) -> dict:
-            x = self.run.prep.net_input(self.run.prep.test_x[anchor["index"]].double())
+            x = self.run.prep.net_input(self.scan_x[anchor["index"]].double())
             out = scan_plane(model, x, readout, n=p.n, n_eff=p.n_eff if eff else 0, stages=stages,
                              spectra=False, dtype=getattr(torch, p.dtype))
             out["stats_stages"] = {s: plane_stats(g, out["entropy"], out["pred"]) for s, g in out["stages"].items()}
@@ -231,14 +239,31 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
     enter the checkpoint keys; planes already scanned keep theirs); the meta records what was used.
     ``models``: a subset trains and scans only those; the meta keeps the other models' records, so
     the summary still covers every model with finished pieces. ``out_dir``: where the summary goes
-    (default ``artifacts/paper``)."""
-    from ..data import load_cifar10_or_substitute, load_mnist
-    from .results import summarize_run
+    (default ``artifacts/paper``). ``wall.log`` in the work folder records the invocation (see
+    :func:`_progress`), refreshed every minute and marked ``interrupted`` on an exception or Ctrl-C."""
     if threads:
         torch.set_num_threads(int(threads))
     s = claims_settings(profile)
     wd = work_dir(profile)
     t0 = time.time()
+    _progress(wd, t0)
+    stop = threading.Event()
+    # a heartbeat keeps wall.log within a minute of the truth even if the process is killed
+    threading.Thread(target=lambda: [_progress(wd, t0) for _ in iter(lambda: stop.wait(60), True)],
+                     daemon=True).start()
+    status = "interrupted"
+    try:
+        out = _run(profile, s, wd, t0, models, progress, eff_planes, out_dir)
+        status = "done"
+        return out
+    finally:
+        stop.set()
+        _progress(wd, t0, status=status)
+
+
+def _run(profile, s, wd, t0, models, progress, eff_planes, out_dir) -> Path:
+    from ..data import load_cifar10_or_substitute, load_mnist
+    from .results import summarize_run
     data = {"mnist": load_mnist(verbose=True), "images": load_cifar10_or_substitute(verbose=True)}
     meta = load_pieces(wd / "meta.pkl")
     for seed in s.train_seeds:  # seed by seed: the first seed's results are complete first
@@ -261,7 +286,6 @@ def run_claims(profile: str = "reduced", *, models=MODELS, progress: bool = Fals
                           data={"mnist": data["mnist"].source, "images": data["images"].source})
         save_pieces(meta, wd / "meta.pkl")  # before the scans: an interrupted run can still be summarised
         _scan_all(s, wd, t0, built, anchors, eff_sets, seed_tag(s, seed))
-    _progress(wd, t0, final=True)
     return summarize_run(profile, s, out_dir=out_dir)
 
 
@@ -277,6 +301,12 @@ def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict
             for epoch in m.epochs:
                 path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep, tag)
                 done = load_pieces(path)
+                stale = [i for i, r in done.items() if list(r.get("index", ())) != list(anchors[name][i]["index"])]
+                if stale:  # scanned on other images (an older anchoring): rescan, never average them in
+                    log(f"  {name}{tag} ep{epoch}: {len(stale)} planes were scanned on other images; rescanning them")
+                    for i in stale:
+                        del done[i]
+                    save_pieces(done, path)
                 todo = [i for i in orders[name][start:start + chunk] if i not in done]
                 if not todo:
                     continue
@@ -293,20 +323,25 @@ def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict
 
 
 _COMMITS: dict[int, str] = {}
+_WALL_LOCK = threading.Lock()
 
 
-def _progress(wd: Path, t0: float, final: bool = False) -> None:
+def _progress(wd: Path, t0: float, status: str = "running") -> None:
     """Record this invocation's wall time so far in ``wall.log``: one line per invocation
-    (``<start unix time> <seconds> <running|done> <commit> <dirty: 0|1>``, optionally followed by
+    (``<start unix time> <seconds> <running|done|interrupted> <commit> <dirty: 0|1>``; ``running``
+    on a finished invocation: killed without a chance to say so; optionally followed by
     `` # <note>`` that a person adds, e.g. about pauses), rewritten as it runs, so an interrupted
     invocation still counts and the summary can say which code made each part."""
     path = wd / "wall.log"
-    lines = path.read_text().splitlines() if path.exists() else []
     tag = f"{int(t0)}"
-    if int(t0) not in _COMMITS:
-        p = provenance()
-        _COMMITS[int(t0)] = f"{p['commit'] or '?'} {int(p['dirty'])}"
-    lines = [ln for ln in lines if not ln.startswith(tag + " ")]
-    lines.append(f"{tag} {time.time() - t0:.1f} {'done' if final else 'running'} {_COMMITS[int(t0)]}")
-    lines.sort(key=lambda ln: (ln.split() or [""])[0].zfill(20))  # by start time
-    path.write_text("\n".join(lines) + "\n")
+    with _WALL_LOCK:  # the heartbeat thread and the main thread both write it
+        if int(t0) not in _COMMITS:
+            p = provenance()
+            _COMMITS[int(t0)] = f"{p['commit'] or '?'} {int(p['dirty'])}"
+        lines = path.read_text().splitlines() if path.exists() else []
+        lines = [ln for ln in lines if not ln.startswith(tag + " ")]
+        lines.append(f"{tag} {time.time() - t0:.1f} {status} {_COMMITS[int(t0)]}")
+        lines.sort(key=lambda ln: (ln.split() or [""])[0].zfill(20))  # by start time
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, path)
