@@ -55,28 +55,34 @@ class Comparison:
         return asdict(self)
 
     def interval(self, digits: int | None = None) -> str:
-        """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined).
+        """``+0.12 [+0.05, +0.20]`` (``n/a`` when undefined; an infinite bound prints ``+inf``/``-inf``).
 
-        ``digits=None`` prints two decimals, more where needed so that every nonzero value shows
-        a significant digit (``+0.005 [-0.057, +0.055]``, not ``+0.00 [-0.06, +0.05]``) and small
-        effects keep two (``+0.0026 [+0.0012, +0.0040]``); at most 8."""
+        ``digits=None``: two decimals; more for small effects so that the largest value keeps two
+        significant digits (``+0.0026 [+0.0012, +0.0040]``, not ``+0.00 [+0.00, +0.00]``) and so that
+        a nonzero bound never prints as zero (``+0.028 [-0.005, +0.070]``: which side of 0 a bound
+        lies on decides the verdict); at most 8. The estimate is not widened for: it is shown to the
+        interval's precision. Values of 1e6 or more, or all below 1e-6, print in e-notation."""
         if not math.isfinite(self.estimate):
             return "n/a"
-        if digits is None:
-            vals = [abs(v) for v in (self.estimate, self.ci_low, self.ci_high) if math.isfinite(v) and v != 0]
-            digits = 2
-            if vals:
-                top, low = max(vals), min(vals)
-                if top < 0.05:
-                    digits = max(digits, 1 - math.floor(math.log10(top)))
-                # round-half: a value shows a nonzero digit once 10**-digits / 2 <= |v|
-                while digits < 8 and low < 0.5 * 10.0 ** -digits:
-                    digits += 1
+        finite = [abs(v) for v in (self.estimate, self.ci_low, self.ci_high) if math.isfinite(v)]
+        top = max(finite)
+        if digits is None and (top >= 1e6 or 0 < top < 1e-6):
+            def fmt(v):
+                return f"{v + 0.0:+.2e}"
+        else:
+            if digits is None:
+                digits = 2 if top >= 0.05 or top == 0 else 1 - math.floor(math.log10(top))
+                for b in (self.ci_low, self.ci_high):
+                    while math.isfinite(b) and b != 0 and digits < 8 and abs(b) < 0.5 * 10.0 ** -digits:
+                        digits += 1
                 digits = min(digits, 8)
-        f = f"{{:+.{digits}f}}"
-        lo = f.format(self.ci_low) if math.isfinite(self.ci_low) else "n/a"
-        hi = f.format(self.ci_high) if math.isfinite(self.ci_high) else "n/a"
-        return f"{f.format(self.estimate)} [{lo}, {hi}]"
+
+            def fmt(v):
+                return f"{v + 0.0:+.{digits}f}"  # + 0.0 turns -0.0 into 0.0
+
+        def show(v):
+            return "n/a" if math.isnan(v) else ("+inf" if v > 0 else "-inf") if math.isinf(v) else fmt(v)
+        return f"{fmt(self.estimate)} [{show(self.ci_low)}, {show(self.ci_high)}]"
 
 
 def _mean_diff_paired(x, y, axis=-1):

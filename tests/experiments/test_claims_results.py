@@ -246,3 +246,25 @@ def test_summarize_only_without_pieces_exits_cleanly(tmp_path, monkeypatch):
         main(["--profile", "tiny", "--summarize-only", "--out-dir", str(tmp_path / "paper")])
     assert "GEOMLIB_ARTIFACTS" in str(e.value.code) and "claims_tiny" in str(e.value.code)
     assert not (tmp_path / "claims_tiny").exists() and not (tmp_path / "paper").exists()
+
+
+def test_seed_disagreement_is_flagged_and_stage_without_planes_keeps_its_key(tmp_path):
+    from geomlib.experiments.claims.results import n_and_p, summary_rows
+    s = _fake_run(tmp_path, shift=0.5, extra={1402: -0.5})
+    summarize_run("tiny", s, work=tmp_path, out_dir=tmp_path / "paper")
+    res = load_results("tiny", root=tmp_path / "paper")
+    # the average is 0, but the seeds go opposite ways: the verdict line and the summary say so
+    assert res.seeds_differ("mnist-sigmoid", "contrast") == " (seeds differ: 1401 supported, 1402 not supported)"
+    assert "seeds differ: 1401 supported, 1402 not supported" in res.verdict_lines(["mnist-sigmoid"])
+    row = {r["claim of the paper"]: r for r in summary_rows(res)}["MNIST MLP: training magnifies area along decision boundaries"]
+    assert row["verdict at this scale"].endswith("(seeds differ: 1401 supported, 1402 not supported)")
+    assert res.seeds_differ("mnist-sigmoid", "correlation") == " (seeds differ: 1401 supported, 1402 not supported)"
+    assert n_and_p(res.comparison("mnist-sigmoid", "same_class")).startswith("n = 6 vs 4, p = ")
+    # a stage with no usable plane before or after training stays itself (no KeyError in chapter 40)
+    undefined = {"kind": "paired", "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan,
+                 "n": 0, "n_dropped": 6, "confidence": 0.95, "n_a": None, "n_b": None}
+    rec = {**res.record, "comparisons": {**res.record["comparisons"],
+                                         "resnet-gelu": {"stage1_contrast": undefined, "stage1_trained": undefined}}}
+    r2 = type(res)(rec, res.planes, res.path)
+    assert r2.stage_key("resnet-gelu", "stage1_contrast") == "stage1_contrast"
+    assert n_and_p(r2.comparison("resnet-gelu", "stage1_contrast")) == "n = 0, p = n/a"

@@ -45,6 +45,12 @@ CLAIM_TEXT = {
 }
 
 
+def n_and_p(c) -> str:
+    """``n = 60, p = 0.0002`` (``n = 60 vs 25`` for two groups; ``p = n/a`` when undefined)."""
+    n = f"{c.n_a} vs {c.n_b}" if c.kind == "independent" and c.n_a is not None else f"{c.n}"
+    return f"n = {n}, p = {'n/a' if not math.isfinite(c.p_value) else f'{c.p_value:.2g}'}"
+
+
 def _stack(recs: dict, n_planes: int, key) -> np.ndarray:
     out = np.full(n_planes, np.nan)
     for i, r in recs.items():
@@ -254,6 +260,30 @@ class ClaimsResults:
                 return alt
         return claim
 
+    def stage_key(self, model: str, key: str) -> str:
+        """``stage<s>_contrast``, or ``stage<s>_trained`` (after training vs 0) when fewer than
+        :data:`~geomlib.stats.paired.MIN_N` planes have the paired change and that one has enough."""
+        alt = key.replace("_contrast", "_trained")
+        c, ca = self.comparison(model, key), self.comparison(model, alt)
+        if (c is None or c.n < MIN_N) and ca is not None and ca.n >= MIN_N:
+            return alt
+        return key
+
+    def seeds_differ(self, model: str, claim: str) -> str:
+        """`` (seeds differ: 1401 supported, 1402 not supported)`` when the training seeds' own
+        verdicts on ``claim`` differ, else ``""``: an average over seeds must not hide that."""
+        by = self.record.get("comparisons_by_seed") or {}
+        from ...stats.paired import Comparison
+        vs = {}
+        for sd, comps in by.items():
+            d = comps.get(model, {}).get(claim)
+            if d is not None:
+                c = Comparison(**d)
+                vs[sd] = "inconclusive (no usable plane)" if c.n == 0 else verdict(c, EXPECTED.get(claim, +1) or +1)
+        if len(set(vs.values())) > 1:
+            return " (seeds differ: " + ", ".join(f"{sd} {v}" for sd, v in vs.items()) + ")"
+        return ""
+
     def verdict(self, model: str, claim: str) -> str:
         c = self.comparison(model, claim)
         if c is None:
@@ -288,7 +318,7 @@ class ClaimsResults:
                 if c is None:
                     continue
                 out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: {c.interval()} "
-                           f"(n = {c.n}, p = {c.p_value:.2g}) → **{self.verdict(m, claim)} at this scale**")
+                           f"({n_and_p(c)}) → **{self.verdict(m, claim)} at this scale**{self.seeds_differ(m, claim)}")
         return "\n".join(out)
 
     def accuracy_line(self, model: str) -> str:
@@ -336,8 +366,7 @@ class ClaimsResults:
                     if d is not None:
                         c = Comparison(**d)
                         v = "inconclusive (no usable plane)" if c.n == 0 else verdict(c, EXPECTED.get(claim, +1))
-                        p = "n/a" if not math.isfinite(c.p_value) else f"{c.p_value:.2g}"
-                        parts.append(f"seed {sd}: {c.interval()} (n = {c.n}, p = {p}; {v})")
+                        parts.append(f"seed {sd}: {c.interval()} ({n_and_p(c)}; {v})")
                 if parts:
                     out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: " + "; ".join(parts))
         return "\n".join(out)
@@ -374,14 +403,16 @@ class ClaimsResults:
         p, w = self.record["provenance"], self.record["wall_s"]
 
         def commit(c, dirty):
-            return "commit unknown" if not c else f"commit {c[:10]}" + {True: " with uncommitted edits", None: ""}.get(dirty, "")
+            return "commit unknown" if not c else f"commit {c[:10]}" + {
+                True: " with uncommitted edits", None: " (uncommitted edits not recorded)"}.get(dirty, "")
         inv = self.record.get("invocations") or []
-        runs = "; ".join(f"{i['started_utc']} for {i['wall_s'] / 60:.0f} min at {commit(i['commit'], i['dirty'])}"
-                         + (f", {i['note']}" if i.get("note") else "") for i in inv)
-        return (f"Run `{self.record['command']}` on {p.get('cpu')} ({p.get('cpu_count')} cores, shared; torch "
-                f"{p.get('torch')}, {p.get('torch_threads')} threads): wall time {w['total'] / 60:.0f} min over "
-                f"{len(w['invocations'])} invocation(s){' (' + runs + ')' if runs else ''}; summarised "
-                f"{p.get('date_utc')} at {commit(p.get('commit'), p.get('dirty'))}.")
+        status = {"running": ", still running or killed", "interrupted": ", interrupted", None: ""}
+        runs = "; ".join(f"{i['started_utc']} for {i['wall_s'] / 60:.0f} min{status.get(i.get('status'), '')} at "
+                         f"{commit(i['commit'], i['dirty'])}" + (f", {i['note']}" if i.get("note") else "") for i in inv)
+        return (f"Run `{self.record['command']}`: wall time {w['total'] / 60:.0f} min over "
+                f"{len(w['invocations'])} invocation(s){' (' + runs + ')' if runs else ''}. Summarised "
+                f"{p.get('date_utc')} at {commit(p.get('commit'), p.get('dirty'))} on {p.get('cpu')} "
+                f"({p.get('cpu_count')} cores; torch {p.get('torch')}, {p.get('torch_threads')} threads).")
 
 
 def load_results(profile: str = "reduced", root: Path | None = None) -> ClaimsResults | None:
@@ -424,13 +455,22 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
     table = res.table(models)
     display(table)
     notes = []
-    if (table["planes"].astype(str).isin(["0", "0 vs 0"])).any():
+    unscanned = [LABELS.get(m, m) for m in models if not sc[m]["init"] or not sc[m]["trained"]]
+    if unscanned:
+        notes.append(f"No planes scanned yet at both snapshots for {', '.join(unscanned)} (a partial run): "
+                     "their rows are empty.")
+    if (table["planes"].astype(str).isin(["0", "0 vs 0"])).any() and len(unscanned) < len(models):
         notes.append("Rows with `n/a` and 0 planes have no usable plane: the network predicts one class over every "
                      "plane at initialisation, so the boundary contrast there (and every change of it) is undefined; "
                      "the `..._trained` rows compare the contrast after training with 0 instead.")
     if table["verdict"].eq(DESCRIPTIVE).any():
+        moved = [f"{LABELS.get(m, m)} {c.interval()}" for m in models
+                 if (c := res.comparison(m, "contrast_same")) is not None and c.n >= MIN_N
+                 and c.p_value < 0.05 and (c.ci_low > 0 or c.ci_high < 0)]
         notes.append("`contrast_same` (the change on same-class planes alone) has no verdict: the paper predicts no "
-                     "magnification there, which a test against 0 cannot confirm; `same_class` (distinct minus same) tests the claim.")
+                     "magnification there, which a test against 0 cannot confirm; `same_class` (distinct minus same) "
+                     "tests the claim." + (f" It does move here, interval off 0: {'; '.join(moved)}; so the "
+                                           "specificity holds only relatively, as the `same_class` row measures." if moved else ""))
     if notes:
         display(Markdown("\n\n".join(notes)))
     claims = ("contrast", "correlation", "same_class") + (("smooth_vs_relu",) if any(m in SMOOTH_PAIRS for m in models) else ())
@@ -439,10 +479,10 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
         for m in models:
             st = sorted(k for k in res.record["comparisons"][m] if k.startswith("stage") and k.endswith("_contrast"))
             for k0 in st:
-                k = res.resolved(m, k0.replace("_contrast", "")) if res.comparison(m, k0).n < MIN_N else k0
+                k = res.stage_key(m, k0)
                 c = res.comparison(m, k)
                 text += (f"\n- **{LABELS[m]}**, {STAGE_TEXT[k.split('_')[-1]]}, stage {k[5:].split('_')[0]}: {c.interval()} "
-                         f"(n = {c.n}, p = {c.p_value:.2g}) → **{res.verdict(m, k)} at this scale**")
+                         f"({n_and_p(c)}) → **{res.verdict(m, k)} at this scale**")
     display(Markdown("**Verdicts at this scale** (supported: the whole 95% interval on the side the paper "
                      "predicts and permutation p < 0.05; not supported: both on the other side; inconclusive: otherwise):\n\n" + text))
     per_seed = res.seed_lines(models)
@@ -497,7 +537,7 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
     for claim, chapter, model, key, group in PAPER_CLAIMS:
         if key == "stages":
             keys = sorted(k for k in res.record["comparisons"].get(model, {}) if k.startswith("stage") and k.endswith("_contrast"))
-            keys = [k if res.comparison(model, k).n >= MIN_N else k.replace("_contrast", "_trained") for k in keys]
+            keys = [res.stage_key(model, k) for k in keys]
             cs = [(k, res.comparison(model, k)) for k in keys]
             stat = "; ".join(f"s{k[5:].split('_')[0]}{'' if k.endswith('_contrast') else ' (trained)'}: {c.interval()}"
                              for k, c in cs) or "n/a"
@@ -518,7 +558,7 @@ def summary_rows(res: ClaimsResults) -> list[dict]:
             key = res.resolved(model, key)
             c = res.comparison(model, key)
             stat = "n/a" if c is None else c.interval()
-            v = res.verdict(model, key)
+            v = res.verdict(model, key) + res.seeds_differ(model, key)
             n = 0 if c is None else (c.n if c.kind != "independent" else f"{c.n_a} vs {c.n_b}")
         rows.append({"claim of the paper": claim, "chapter": chapter, "statistic": STAT_NAMES.get(key, key),
                      "scale": SCALE[group].format(**fmt), "mean [95% CI]": stat, "planes": n,

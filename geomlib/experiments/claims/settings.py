@@ -6,7 +6,9 @@
 7.5 minutes per seed; the committed run's invocations are listed in its provenance).
 
 Two training seeds per model (``seed`` and ``extra_seeds``): each seed trains every model from a
-fresh initialisation on the same data and is scanned on the same planes; the summary averages each
+fresh initialisation on the same data and is scanned on the same planes (the same held-out images:
+for the ResNets the anchors come from the held-out subset of the first seed, while each run's
+accuracy is measured on its own seed's held-out subset of ``n_test`` images); the summary averages each
 plane's statistics over the seeds (so the intervals over planes carry the seed-to-seed spread of
 those averages) and keeps each seed's headline comparisons too. Two, not more: training dominates
 the wall time (40-45 minutes per seed), and two seeds fill most of the 2-hour budget.
