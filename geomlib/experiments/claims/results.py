@@ -462,7 +462,7 @@ def render_section(models, *, profile: str = "reduced", stages: bool = False, ro
     if (table["planes"].astype(str).isin(["0", "0 vs 0"])).any() and len(unscanned) < len(models):
         notes.append("Rows with `n/a` and 0 planes have no usable plane: the network predicts one class over every "
                      "plane at initialisation, so the boundary contrast there (and every change of it) is undefined; "
-                     "the `..._trained` rows compare the contrast after training with 0 instead.")
+                     "the `..._trained` rows use the contrast after training instead (against 0, or between groups of planes).")
     if table["verdict"].eq(DESCRIPTIVE).any():
         moved = [f"{LABELS.get(m, m)} {c.interval()}" for m in models
                  if (c := res.comparison(m, "contrast_same")) is not None and c.n >= MIN_N
