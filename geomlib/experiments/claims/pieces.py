@@ -64,6 +64,12 @@ def scan_file(wd: Path, name: str, epoch: int, part, tag: str = "") -> Path:
     return wd / f"{name}{tag}-{artifact_key(asdict(part), with_source=False)}-ep{epoch}-planes.pkl"
 
 
+def stale_planes(recs: dict, anchors: list[dict]) -> list[int]:
+    """The planes of ``recs`` (scan records by plane index) scanned on other images than
+    ``anchors`` say: never to be averaged with another seed's plane of that index."""
+    return sorted(i for i, r in recs.items() if list(r.get("index", ())) != list(anchors[int(i)]["index"]))
+
+
 def load_pieces(path: Path) -> dict:
     """The pieces saved at ``path`` (empty dict if none yet)."""
     if path.exists():

@@ -64,13 +64,13 @@ def plane_arrays(wd: Path, name: str, epochs, part, n_planes: int, seed_tag: str
     """Per-plane statistics of model ``name`` (training seed ``seed_tag``) as arrays over the plane
     index (NaN: not scanned). ``anchors``: the run's planes; a piece scanned on other images raises
     ``ValueError`` (its statistics must not be averaged with another seed's plane)."""
-    from .pieces import load_pieces, scan_file
+    from .pieces import load_pieces, scan_file, stale_planes
     out = {}
     for e, tag in zip(epochs, ("init", "trained")):
         path = scan_file(wd, name, e, part, seed_tag)
         recs = load_pieces(path)
         if anchors is not None:
-            bad = sorted(i for i, r in recs.items() if list(r.get("index", ())) != list(anchors[int(i)]["index"]))
+            bad = stale_planes(recs, anchors)
             if bad:
                 raise ValueError(f"{path.name}: planes {bad[:5]}{'...' if len(bad) > 5 else ''} were scanned on other "
                                  f"images than the run's anchors; rerun `python -m geomlib.experiments.claims` to rescan them")
@@ -231,6 +231,15 @@ EXPECTED = {"contrast": +1, "correlation": +1, "same_class": +1, "smooth_vs_relu
 DESCRIPTIVE = "descriptive (no direction predicted)"
 
 
+def claim_verdict(c, claim: str) -> str:
+    """The verdict on comparison ``c`` of ``claim``: :func:`geomlib.stats.paired.verdict` with the
+    sign the claim predicts; ``DESCRIPTIVE`` for a claim without one; says when no plane was usable."""
+    sign = EXPECTED.get(claim, +1)
+    if c.n == 0:
+        return ("n/a" if sign is None else "inconclusive") + " (no usable plane)"
+    return DESCRIPTIVE if sign is None else verdict(c, sign)
+
+
 @dataclass
 class ClaimsResults:
     """The committed results: ``record`` (the JSON), ``planes`` (the per-plane arrays)."""
@@ -248,11 +257,12 @@ class ClaimsResults:
         d = self.record["comparisons"].get(model, {}).get(claim)
         return None if d is None else Comparison(**d)
 
-    def resolved(self, model: str, claim: str) -> str:
-        """``claim``, or its after-training-only variant (``<claim>_trained``) when fewer than
-        :data:`~geomlib.stats.paired.MIN_N` planes have the paired change (no class change at init)."""
+    def resolved(self, model: str, claim: str, alt: str | None = None) -> str:
+        """``claim``, or its after-training-only variant ``alt`` (default ``<claim>_trained``) when
+        fewer than :data:`~geomlib.stats.paired.MIN_N` planes have the paired change (no class change
+        at init) and the variant has enough."""
         c = self.comparison(model, claim)
-        alt = f"{claim}_trained"
+        alt = alt or f"{claim}_trained"
         if (c is None or c.n < MIN_N or (c.n_a or MIN_N) < MIN_N or (c.n_b or MIN_N) < MIN_N) \
                 and self.comparison(model, alt) is not None:
             ca = self.comparison(model, alt)
@@ -261,39 +271,26 @@ class ClaimsResults:
         return claim
 
     def stage_key(self, model: str, key: str) -> str:
-        """``stage<s>_contrast``, or ``stage<s>_trained`` (after training vs 0) when fewer than
-        :data:`~geomlib.stats.paired.MIN_N` planes have the paired change and that one has enough."""
-        alt = key.replace("_contrast", "_trained")
-        c, ca = self.comparison(model, key), self.comparison(model, alt)
-        if (c is None or c.n < MIN_N) and ca is not None and ca.n >= MIN_N:
-            return alt
-        return key
+        """``stage<s>_contrast``, or ``stage<s>_trained`` (after training vs 0): :meth:`resolved`."""
+        return self.resolved(model, key, alt=key.replace("_contrast", "_trained"))
+
+    def seed_comparisons(self, model: str, claim: str) -> dict:
+        """``{seed: Comparison}``: each training seed's own ``claim`` (empty for a one-seed run)."""
+        from ...stats.paired import Comparison
+        by = self.record.get("comparisons_by_seed") or {}
+        return {sd: Comparison(**comps[model][claim]) for sd, comps in by.items() if claim in comps.get(model, {})}
 
     def seeds_differ(self, model: str, claim: str) -> str:
         """`` (seeds differ: 1401 supported, 1402 not supported)`` when the training seeds' own
         verdicts on ``claim`` differ, else ``""``: an average over seeds must not hide that."""
-        by = self.record.get("comparisons_by_seed") or {}
-        from ...stats.paired import Comparison
-        vs = {}
-        for sd, comps in by.items():
-            d = comps.get(model, {}).get(claim)
-            if d is not None:
-                c = Comparison(**d)
-                vs[sd] = "inconclusive (no usable plane)" if c.n == 0 else verdict(c, EXPECTED.get(claim, +1) or +1)
+        vs = {sd: claim_verdict(c, claim) for sd, c in self.seed_comparisons(model, claim).items()}
         if len(set(vs.values())) > 1:
             return " (seeds differ: " + ", ".join(f"{sd} {v}" for sd, v in vs.items()) + ")"
         return ""
 
     def verdict(self, model: str, claim: str) -> str:
         c = self.comparison(model, claim)
-        if c is None:
-            return "not tested"
-        sign = EXPECTED.get(claim, +1)
-        if c.n == 0:
-            return ("n/a" if sign is None else "inconclusive") + " (no usable plane)"
-        if sign is None:
-            return DESCRIPTIVE
-        return verdict(c, sign)
+        return "not tested" if c is None else claim_verdict(c, claim)
 
     def table(self, models) -> "pd.DataFrame":
         """One row per (model, claim): mean difference with its 95% CI, p-value, planes, verdict."""
@@ -322,51 +319,34 @@ class ClaimsResults:
         return "\n".join(out)
 
     def accuracy_line(self, model: str) -> str:
+        """Held-out (or linear-probe) accuracy at init and after training, per training seed."""
         seeds = self.record.get("seeds") or []
         if len(seeds) > 1:
-            return self._accuracy_line_seeds(model, seeds)
-        a = self.record["accuracy"].get(model, {})
-        if "test_acc" in a:
-            return (f"{LABELS.get(model, model)}: held-out accuracy {a['test_acc']:.3f} after training "
-                    f"({a.get('test_acc_init', math.nan):.3f} at init), {a['n_train']} training / {a['n_test']} held-out images")
-        if "probe_test_acc" in a:
-            return (f"{LABELS.get(model, model)}: linear-probe held-out accuracy {a['probe_test_acc']:.3f} after "
-                    f"training ({a['probe_test_acc_init']:.3f} on the features at init), {a['n_train']} / {a['n_test']} images")
-        return f"{LABELS.get(model, model)}: no accuracy recorded"
-
-    def _accuracy_line_seeds(self, model: str, seeds) -> str:
-        accs = [self.record["accuracy_seeds"].get(str(sd), {}).get(model, {}) for sd in seeds]
+            accs = [self.record["accuracy_seeds"].get(str(sd), {}).get(model, {}) for sd in seeds]
+            which = "; seeds " + " / ".join(str(sd) for sd in seeds)
+        else:
+            accs, which = [self.record["accuracy"].get(model, {})], ""
         a = accs[0]
-        sl = " / ".join(str(sd) for sd in seeds)
 
         def vals(key):
             return " / ".join(f"{x.get(key, math.nan):.3f}" for x in accs)
         if "test_acc" in a:
             return (f"{LABELS.get(model, model)}: held-out accuracy {vals('test_acc')} after training "
-                    f"({vals('test_acc_init')} at init; seeds {sl}), {a['n_train']} training / {a['n_test']} held-out images")
+                    f"({vals('test_acc_init')} at init{which}), {a['n_train']} training / {a['n_test']} held-out images")
         if "probe_test_acc" in a:
             return (f"{LABELS.get(model, model)}: linear-probe held-out accuracy {vals('probe_test_acc')} after "
-                    f"training ({vals('probe_test_acc_init')} on the features at init; seeds {sl}), "
+                    f"training ({vals('probe_test_acc_init')} on the features at init{which}), "
                     f"{a['n_train']} / {a['n_test']} images")
         return f"{LABELS.get(model, model)}: no accuracy recorded"
 
     def seed_lines(self, models, claims=("contrast", "correlation")) -> str:
         """Markdown: each training seed's own interval for the headline claims (empty for one seed)."""
-        by = self.record.get("comparisons_by_seed") or {}
-        if not by:
-            return ""
-        from ...stats.paired import Comparison
         out = []
         for m in models:
             for claim0 in claims:
                 claim = self.resolved(m, claim0)
-                parts = []
-                for sd, comps in by.items():
-                    d = comps.get(m, {}).get(claim)
-                    if d is not None:
-                        c = Comparison(**d)
-                        v = "inconclusive (no usable plane)" if c.n == 0 else verdict(c, EXPECTED.get(claim, +1))
-                        parts.append(f"seed {sd}: {c.interval()} ({n_and_p(c)}; {v})")
+                parts = [f"seed {sd}: {c.interval()} ({n_and_p(c)}; {claim_verdict(c, claim)})"
+                         for sd, c in self.seed_comparisons(m, claim).items()]
                 if parts:
                     out.append(f"- **{LABELS.get(m, m)}**, {CLAIM_TEXT[claim]}: " + "; ".join(parts))
         return "\n".join(out)

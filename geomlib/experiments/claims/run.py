@@ -33,7 +33,7 @@ from ...numeric import Plane, effective_log10_volume, induced_log_volume
 from ...stats.planes import entropy_from_logits
 from ..imaging.measure import plane_stats, scan_plane
 from .pieces import (MODELS, load_pieces, plane_anchors, plane_order, provenance, save_pieces,
-                     scan_file, work_dir)
+                     scan_file, stale_planes, work_dir)
 from .settings import ClaimsSettings, claims_settings, seed_tag, training_fields
 
 LN10 = math.log(10.0)
@@ -301,7 +301,7 @@ def _scan_all(s: ClaimsSettings, wd: Path, t0: float, built: dict, anchors: dict
             for epoch in m.epochs:
                 path = scan_file(wd, name, epoch, s.mlp if name.startswith("mnist") else s.deep, tag)
                 done = load_pieces(path)
-                stale = [i for i, r in done.items() if list(r.get("index", ())) != list(anchors[name][i]["index"])]
+                stale = stale_planes(done, anchors[name])
                 if stale:  # scanned on other images (an older anchoring): rescan, never average them in
                     log(f"  {name}{tag} ep{epoch}: {len(stale)} planes were scanned on other images; rescanning them")
                     for i in stale:
